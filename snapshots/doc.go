@@ -1,0 +1,3 @@
+// Package snapshots runs the cluster's scheduled jobs: cron-driven snapshots
+// with retention, DRBD online verify, and the history of every run.
+package snapshots
