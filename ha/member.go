@@ -140,27 +140,16 @@ func Open(cfg Config) (*Member, error) {
 	if err := CheckStore(storePath); err != nil {
 		return nil, err
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        storePath,
-		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
-	})
+	st, err := openStoresLogged(cfg.DataDir, cfg.Logger)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("opening raft store %s: another pvehci daemon holds it; stop it first (systemctl stop pvehci)", storePath)
-		}
-		return nil, fmt.Errorf("opening raft store %s: %w", storePath, err)
+		return nil, err
 	}
-	hl := newHCLog(cfg.Logger, "raft")
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, snapshotDir), retainSnaps, hl)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("opening raft snapshot store: %w", err)
-	}
+	store, snaps := st.store, st.snaps
 
 	notify := make(chan bool, 16)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = hl
+	rc.Logger = newHCLog(cfg.Logger, "raft")
 	rc.NotifyCh = notify
 	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.Timing.ElectionTimeout
@@ -174,12 +163,7 @@ func Open(cfg Config) (*Member, error) {
 		return nil, fmt.Errorf("raft timing: %w", err)
 	}
 
-	logs, err := raft.NewLogCache(512, store)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("creating raft log cache: %w", err)
-	}
-	r, err := raft.NewRaft(rc, &fsmAdapter{fsm: cfg.FSM}, logs, store, snaps, cfg.Transport)
+	r, err := raft.NewRaft(rc, &fsmAdapter{fsm: cfg.FSM}, st.logs, store, snaps, cfg.Transport)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("starting raft over %s: %w; if the snapshots there are damaged, restore a backup with `pvehci cluster restore`", cfg.DataDir, err)
@@ -200,6 +184,42 @@ func Open(cfg Config) (*Member, error) {
 		m.monitorLeadership(ctx)
 	}()
 	return m, nil
+}
+
+// stores are raft's log, stable and snapshot stores in one data directory.
+type stores struct {
+	store *raftboltdb.BoltStore
+	logs  raft.LogStore
+	snaps *raft.FileSnapshotStore
+}
+
+func openStores(dir string) (*stores, error) {
+	return openStoresLogged(dir, slog.New(slog.DiscardHandler))
+}
+
+func openStoresLogged(dir string, log *slog.Logger) (*stores, error) {
+	storePath := StorePath(dir)
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        storePath,
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("opening raft store %s: another pvehci daemon holds it; stop it first (systemctl stop pvehci)", storePath)
+		}
+		return nil, fmt.Errorf("opening raft store %s: %w", storePath, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, snapshotDir), retainSnaps, newHCLog(log, "raft"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("opening raft snapshot store: %w", err)
+	}
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("creating raft log cache: %w", err)
+	}
+	return &stores{store: store, logs: logs, snaps: snaps}, nil
 }
 
 // CheckStore refuses a raft store that is unreadable or is not a raft store

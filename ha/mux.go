@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 const (
 	ALPNRaft = "pvehci-raft/1"
 	ALPNRPC  = "pvehci-rpc/1"
+	// ALPNJoin is spoken by a node that has no certificate yet. Its
+	// connections reach only the join handler, which authenticates the
+	// caller by its join token.
+	ALPNJoin = "pvehci-join/1"
 )
 
 // DefaultPeerPort is the TCP port of the node-to-node channel (raft and the
@@ -39,40 +44,72 @@ type Mux struct {
 
 	raftConns *connQueue
 	rpcConns  *connQueue
+	joinConns *connQueue
 
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
-// NewMux serves on ln. serverTLS must require and verify client
-// certificates from the cluster CA; clientTLS is what this node presents
-// when it dials others. advertise is the address other members reach this
-// node at (ln may be bound to a wildcard).
-func NewMux(ln net.Listener, serverTLS, clientTLS *tls.Config, advertise string, log *slog.Logger) (*Mux, error) {
-	if serverTLS == nil || serverTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+// MuxConfig configures the peer port.
+type MuxConfig struct {
+	// ServerTLS must require and verify client certificates from the
+	// cluster CA.
+	ServerTLS *tls.Config
+	// ClientTLS is what this node presents when it dials other members.
+	ClientTLS *tls.Config
+	// JoinTLS, when set, answers ALPNJoin connections without requiring a
+	// client certificate (see JoinListener).
+	JoinTLS *tls.Config
+	// Advertise is the address other members reach this node at; the
+	// listener may be bound to a wildcard.
+	Advertise string
+	Logger    *slog.Logger
+}
+
+// NewMux serves the peer port on ln.
+func NewMux(ln net.Listener, cfg MuxConfig) (*Mux, error) {
+	if cfg.ServerTLS == nil || cfg.ServerTLS.ClientAuth != tls.RequireAndVerifyClientCert {
 		return nil, errors.New("peer port: the server TLS config must require and verify client certificates")
 	}
-	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
 	if err != nil {
-		return nil, fmt.Errorf("peer port: advertise address %q: %w", advertise, err)
+		return nil, fmt.Errorf("peer port: advertise address %q: %w", cfg.Advertise, err)
 	}
 	if adv.IP == nil || adv.IP.IsUnspecified() {
-		return nil, fmt.Errorf("peer port: advertise address %q must be an address other nodes can dial, not a wildcard", advertise)
+		return nil, fmt.Errorf("peer port: advertise address %q must be an address other nodes can dial, not a wildcard", cfg.Advertise)
 	}
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := serverTLS.Clone()
-	st.NextProtos = []string{ALPNRaft, ALPNRPC}
+	member := cfg.ServerTLS.Clone()
+	member.NextProtos = []string{ALPNRaft, ALPNRPC}
+	serverTLS := member
+	if cfg.JoinTLS != nil {
+		join := cfg.JoinTLS.Clone()
+		join.NextProtos = []string{ALPNJoin}
+		// The protocol is chosen in the ClientHello, before any certificate
+		// is asked for, so a joining node never meets the member config.
+		serverTLS = &tls.Config{
+			MinVersion: tls.VersionTLS13,
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				if slices.Contains(hello.SupportedProtos, ALPNJoin) {
+					return join, nil
+				}
+				return member, nil
+			},
+		}
+	}
 	m := &Mux{
 		ln:        ln,
-		serverTLS: st,
-		clientTLS: clientTLS,
+		serverTLS: serverTLS,
+		clientTLS: cfg.ClientTLS,
 		advertise: adv,
 		log:       log,
 		raftConns: newConnQueue(ln.Addr()),
 		rpcConns:  newConnQueue(ln.Addr()),
+		joinConns: newConnQueue(ln.Addr()),
 		done:      make(chan struct{}),
 	}
 	m.wg.Add(1)
@@ -122,8 +159,11 @@ func (m *Mux) route(raw net.Conn) {
 	switch proto := conn.ConnectionState().NegotiatedProtocol; proto {
 	case ALPNRaft:
 		q = m.raftConns
-	case ALPNRPC:
+	case ALPNRPC, ALPNJoin:
 		q = m.rpcConns
+		if proto == ALPNJoin {
+			q = m.joinConns
+		}
 		// net/http closes a *tls.Conn whose ALPN protocol has no
 		// TLSNextProto handler; a wrapper that still offers
 		// ConnectionState keeps HTTP/1.1 and Request.TLS.
@@ -157,6 +197,10 @@ func (m *Mux) RaftTransport(log *slog.Logger) raft.Transport {
 // RPCListener is the listener an http.Server serves the internal API on.
 func (m *Mux) RPCListener() net.Listener { return m.rpcConns }
 
+// JoinListener is the listener for joining nodes (ALPNJoin); only the join
+// handler may be served on it.
+func (m *Mux) JoinListener() net.Listener { return m.joinConns }
+
 // RPCClient returns an HTTP client that talks to other nodes' internal API
 // over mutual TLS. URLs take the form https://<peer address>/....
 func (m *Mux) RPCClient(timeout time.Duration) *http.Client {
@@ -186,6 +230,7 @@ func (m *Mux) Close() error {
 		err = m.ln.Close()
 		m.raftConns.Close()
 		m.rpcConns.Close()
+		m.joinConns.Close()
 		m.wg.Wait()
 	})
 	return err

@@ -87,7 +87,7 @@ func TestRaftAndRPCShareTheMutualTLSPort(t *testing.T) {
 		name := fmt.Sprintf("n%d", i)
 		st, ct := ca.tlsConfigs(t, name)
 		ln := listenLoopback(t)
-		mux, err := NewMux(ln, st, ct, ln.Addr().String(), nil)
+		mux, err := NewMux(ln, MuxConfig{ServerTLS: st, ClientTLS: ct, Advertise: ln.Addr().String()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,12 +170,12 @@ func TestMuxRefusesWildcardAdvertiseAndLaxTLS(t *testing.T) {
 	st, ct := ca.tlsConfigs(t, "n1")
 	ln := listenLoopback(t)
 	defer ln.Close()
-	if _, err := NewMux(ln, st, ct, "0.0.0.0:3372", nil); err == nil || !strings.Contains(err.Error(), "wildcard") {
+	if _, err := NewMux(ln, MuxConfig{ServerTLS: st, ClientTLS: ct, Advertise: "0.0.0.0:3372"}); err == nil || !strings.Contains(err.Error(), "wildcard") {
 		t.Errorf("wildcard advertise: err = %v", err)
 	}
 	lax := st.Clone()
 	lax.ClientAuth = tls.VerifyClientCertIfGiven
-	if _, err := NewMux(ln, lax, ct, ln.Addr().String(), nil); err == nil || !strings.Contains(err.Error(), "require and verify client certificates") {
+	if _, err := NewMux(ln, MuxConfig{ServerTLS: lax, ClientTLS: ct, Advertise: ln.Addr().String()}); err == nil || !strings.Contains(err.Error(), "require and verify client certificates") {
 		t.Errorf("lax TLS: err = %v", err)
 	}
 }

@@ -152,6 +152,14 @@ func newCommand(typ string) Command {
 	switch typ {
 	case "SetProps":
 		return &SetProps{}
+	case "InitCluster":
+		return &InitCluster{}
+	case "IssueJoinToken":
+		return &IssueJoinToken{}
+	case "ConsumeJoinToken":
+		return &ConsumeJoinToken{}
+	case "RemoveMember":
+		return &RemoveMember{}
 	case "SetFlags":
 		return &SetFlags{}
 	case "CreateNode":

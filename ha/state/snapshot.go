@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/pvehci/pvehci/ha/pki"
 	"github.com/pvehci/pvehci/storage/model"
 )
 
@@ -28,6 +29,9 @@ type snapshotV1 struct {
 	JobSchedules           []model.JobSchedule           `json:"job_schedules,omitempty"`
 	JobRuns                []model.JobRun                `json:"job_runs,omitempty"`
 	Relocations            []model.Relocation            `json:"relocations,omitempty"`
+	Cluster                *ClusterInfo                  `json:"cluster,omitempty"`
+	Members                []Member                      `json:"members,omitempty"`
+	JoinTokens             []pki.TokenRecord             `json:"join_tokens,omitempty"`
 }
 
 // Snapshot writes the whole state as versioned JSON ({"format":1,...}).
@@ -66,6 +70,16 @@ func (s *State) Snapshot() ([]byte, error) {
 	for _, k := range sortedKeys(s.relocs) {
 		snap.Relocations = append(snap.Relocations, *s.relocs[k])
 	}
+	if s.cluster != nil {
+		c := *s.cluster
+		snap.Cluster = &c
+	}
+	for _, k := range sortedKeys(s.members) {
+		snap.Members = append(snap.Members, *s.members[k])
+	}
+	for _, k := range sortedKeys(s.tokens) {
+		snap.JoinTokens = append(snap.JoinTokens, *s.tokens[k])
+	}
 	b, err := json.Marshal(&snap)
 	if err != nil {
 		return nil, fmt.Errorf("writing state snapshot: %w", err)
@@ -101,6 +115,7 @@ func (s *State) Restore(data []byte) error {
 	s.ctrl, s.nodes, s.spDefs, s.pools = next.ctrl, next.nodes, next.spDefs, next.pools
 	s.rgs, s.rds, s.rscs, s.snaps = next.rgs, next.rds, next.rscs, next.snaps
 	s.schedules, s.runs, s.relocs, s.idx = next.schedules, next.runs, next.relocs, next.idx
+	s.cluster, s.members, s.tokens = next.cluster, next.members, next.tokens
 	return nil
 }
 
@@ -323,6 +338,25 @@ func build(snap *snapshotV1) (*State, error) {
 			return nil, restoreErr(Invalid, "relocation of %s is listed twice", rel.ResourceName)
 		}
 		s.relocs[k] = &rel
+	}
+	if snap.Cluster != nil {
+		c := *snap.Cluster
+		s.cluster = &c
+	}
+	for i := range snap.Members {
+		m := snap.Members[i]
+		k := model.Key(m.Name)
+		if _, dup := s.members[k]; dup || m.Name == "" {
+			return nil, restoreErr(Invalid, "cluster member %q is missing a name or listed twice", m.Name)
+		}
+		s.members[k] = &m
+	}
+	for i := range snap.JoinTokens {
+		t := snap.JoinTokens[i]
+		if _, dup := s.tokens[t.ID]; dup || t.ID == "" {
+			return nil, restoreErr(Invalid, "join token %q is missing an ID or listed twice", t.ID)
+		}
+		s.tokens[t.ID] = &t
 	}
 	s.reindex()
 	return s, nil

@@ -3,6 +3,7 @@ package state
 import (
 	"sync"
 
+	"github.com/pvehci/pvehci/ha/pki"
 	"github.com/pvehci/pvehci/storage/model"
 )
 
@@ -28,6 +29,9 @@ type State struct {
 	schedules map[string]*model.JobSchedule
 	runs      map[string]*model.JobRun // run ID key → run
 	relocs    map[string]*model.Relocation
+	cluster   *ClusterInfo
+	members   map[string]*Member
+	tokens    map[string]*pki.TokenRecord // token ID → record
 
 	idx indexes
 }
@@ -79,6 +83,8 @@ func empty() *State {
 		schedules: map[string]*model.JobSchedule{},
 		runs:      map[string]*model.JobRun{},
 		relocs:    map[string]*model.Relocation{},
+		members:   map[string]*Member{},
+		tokens:    map[string]*pki.TokenRecord{},
 	}
 }
 
