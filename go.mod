@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/LINBIT/golinstor v0.63.0
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/hashicorp/go-hclog v1.6.2
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1

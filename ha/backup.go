@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -21,9 +22,12 @@ func (c *Cluster) Backup(ctx context.Context) ([]byte, error) {
 	if err := m.ConsistentRead(ctx); err == nil {
 		return c.state.Snapshot()
 	}
-	id, addr := m.Leader()
-	if id == "" || id == c.cfg.NodeName {
-		return nil, c.quorumLost(ctx)
+	id, addr, err := c.awaitLeader(ctx, time.Now().Add(leaderWait))
+	if err != nil {
+		return nil, err
+	}
+	if id == c.cfg.NodeName {
+		return nil, errors.New("this node leads but could not confirm it; retry")
 	}
 	var data []byte
 	if err := c.call(ctx, addr, http.MethodGet, "/internal/v1/snapshot", nil, &data); err != nil {
@@ -43,9 +47,12 @@ func (c *Cluster) Restore(ctx context.Context, backup []byte) error {
 	if m.IsLeader() {
 		return c.restoreHere(ctx, backup)
 	}
-	id, addr := m.Leader()
-	if id == "" {
-		return c.quorumLost(ctx)
+	id, addr, err := c.awaitLeader(ctx, time.Now().Add(leaderWait))
+	if err != nil {
+		return err
+	}
+	if id == c.cfg.NodeName {
+		return c.restoreHere(ctx, backup)
 	}
 	return c.call(ctx, addr, http.MethodPost, "/internal/v1/restore", backup, nil)
 }

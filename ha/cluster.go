@@ -202,6 +202,10 @@ type QuorumLostError struct {
 
 func (e *QuorumLostError) Error() string {
 	need := e.Voters/2 + 1
+	if len(e.Answering) >= need {
+		return fmt.Sprintf("no leader elected yet although %d of %d controller members answer (%v); an election is under way or the members cannot reach each other on the peer port; retry, and check `pvehci cluster status` on each",
+			len(e.Answering), e.Voters, e.Answering)
+	}
 	return fmt.Sprintf("quorum lost: %d of %d controller members answer (%v); writes need %d of them. Bring members back or, if a majority is gone for good, see `pvehci cluster recover --help`",
 		len(e.Answering), e.Voters, e.Answering, need)
 }
@@ -221,31 +225,69 @@ func (c *Cluster) applyEncoded(ctx context.Context, entry []byte, forwarded bool
 	if err != nil {
 		return state.Result{}, err
 	}
-	resp, _, err := m.Apply(ctx, entry)
-	if err == nil {
-		res, ok := resp.(state.Result)
-		if !ok {
-			return state.Result{}, fmt.Errorf("state machine returned %T", resp)
+	deadline := time.Now().Add(leaderWait)
+	for {
+		resp, _, err := m.Apply(ctx, entry)
+		if err == nil {
+			res, ok := resp.(state.Result)
+			if !ok {
+				return state.Result{}, fmt.Errorf("state machine returned %T", resp)
+			}
+			return res, nil
 		}
-		return res, nil
+		var nle *NotLeaderError
+		if !errors.As(err, &nle) {
+			return state.Result{}, err
+		}
+		if forwarded {
+			// One hop only: the forwarding node waits for the election and
+			// sends the change again.
+			return state.Result{}, errForwardNotLeader
+		}
+		leaderID, leaderAddr, err := c.awaitLeader(ctx, deadline)
+		if err != nil {
+			return state.Result{}, err
+		}
+		if leaderID == c.cfg.NodeName {
+			continue // this node won the election meanwhile
+		}
+		var wr wireResult
+		err = c.call(ctx, leaderAddr, http.MethodPost, "/internal/v1/apply", entry, &wr)
+		if err == nil {
+			return wr.result(), nil
+		}
+		if errors.Is(err, errForwardNotLeader) && time.Now().Before(deadline) {
+			continue // it stepped down before appending; nothing was applied
+		}
+		return state.Result{}, fmt.Errorf("forwarding to leader %s: %w", leaderID, err)
 	}
-	var nle *NotLeaderError
-	if !errors.As(err, &nle) {
-		return state.Result{}, err
+}
+
+// errForwardNotLeader tells a forwarding node that the change was not
+// appended, so it may send it again once a leader is known.
+var errForwardNotLeader = errors.New("not the leader: the change was not appended")
+
+// leaderWait is how long a request waits for an election to finish before
+// it is refused: the failover target.
+const leaderWait = 3 * time.Second
+
+// awaitLeader returns the current leader, waiting until deadline for one
+// to be elected. When none appears it explains why.
+func (c *Cluster) awaitLeader(ctx context.Context, deadline time.Time) (id, addr string, err error) {
+	m := c.Member()
+	for {
+		if id, addr := m.Leader(); id != "" {
+			return id, addr, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", c.quorumLost(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", c.quorumLost(context.Background())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if nle.LeaderID == "" {
-		return state.Result{}, c.quorumLost(ctx)
-	}
-	if forwarded {
-		// One hop only: a second means leadership moved mid-request; the
-		// caller retries.
-		return state.Result{}, fmt.Errorf("leadership moved while forwarding (leader now %s); retry", nle.LeaderID)
-	}
-	var wr wireResult
-	if err := c.call(ctx, nle.LeaderAddress, http.MethodPost, "/internal/v1/apply", entry, &wr); err != nil {
-		return state.Result{}, fmt.Errorf("forwarding to leader %s: %w", nle.LeaderID, err)
-	}
-	return wr.result(), nil
 }
 
 // quorumLost asks the other voters whether they answer, so the error can
@@ -310,6 +352,9 @@ func (c *Cluster) call(ctx context.Context, addr, method, path string, body []by
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return errForwardNotLeader
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e rpcError

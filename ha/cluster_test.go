@@ -1,10 +1,13 @@
 package ha
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,11 +26,31 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
+// testLog collects the nodes' logs of one test and prints them only when
+// the test fails.
+func testLog(t *testing.T) *slog.Logger {
+	t.Helper()
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("node logs:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 func openNode(t *testing.T, name string, dir string, addr string) *Cluster {
 	t.Helper()
 	c, err := OpenCluster(ClusterConfig{
 		NodeName: name, DataDir: dir, PeerListen: addr, Advertise: addr,
-		Controller: true, Timing: fastTiming(),
+		Controller: true, Timing: fastTiming(), Logger: testLog(t).With("node", name),
 	})
 	if err != nil {
 		t.Fatalf("open %s: %v", name, err)

@@ -134,9 +134,9 @@ func (c *Cluster) IssueToken(ctx context.Context, node string, ttl time.Duration
 	if m.IsLeader() {
 		return c.issueTokenHere(ctx, req)
 	}
-	id, addr := m.Leader()
-	if id == "" {
-		return "", c.quorumLost(ctx)
+	id, addr, err := c.awaitLeader(ctx, time.Now().Add(leaderWait))
+	if err != nil {
+		return "", err
 	}
 	body, _ := json.Marshal(req)
 	var resp TokenResponse
@@ -211,9 +211,9 @@ func (c *Cluster) handleJoin(ctx context.Context, req JoinRequest, forwarded boo
 		if forwarded {
 			return JoinResponse{}, errors.New("leadership moved during the join; retry")
 		}
-		id, addr := m.Leader()
-		if id == "" {
-			return JoinResponse{}, c.quorumLost(ctx)
+		id, addr, err := c.awaitLeader(ctx, time.Now().Add(leaderWait))
+		if err != nil {
+			return JoinResponse{}, err
 		}
 		body, _ := json.Marshal(req)
 		var resp JoinResponse

@@ -303,6 +303,11 @@ func (m *Member) Bootstrap(servers []Server) error {
 	return nil
 }
 
+// ErrOutcomeUnknown means a change was handed to raft but leadership was
+// lost before it was known to be committed: it may or may not have been
+// applied. It must not be retried blindly.
+var ErrOutcomeUnknown = errors.New("leadership was lost while the change was being committed; it may or may not have been applied: check the state before repeating it")
+
 // NotLeaderError is returned for work only the leader may do. It names the
 // leader when one is known, so the caller can forward to it.
 type NotLeaderError struct {
@@ -348,8 +353,13 @@ func (m *Member) Apply(ctx context.Context, command []byte) (any, uint64, error)
 	}
 	f := m.raft.Apply(command, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			// Not appended anywhere: safe to send again to the leader.
 			return nil, 0, m.notLeader()
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout):
+			// Appended, maybe committed: sending it again could apply it twice.
+			return nil, 0, fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
 		}
 		return nil, 0, fmt.Errorf("replicating command: %w", err)
 	}

@@ -39,6 +39,10 @@ func (c *Cluster) rpcHandler() http.Handler {
 			return
 		}
 		res, err := c.applyEncoded(r.Context(), entry, true)
+		if errors.Is(err, errForwardNotLeader) {
+			writeRPCError(w, http.StatusMisdirectedRequest, err)
+			return
+		}
 		if err != nil {
 			writeRPCError(w, http.StatusServiceUnavailable, err)
 			return

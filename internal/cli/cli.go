@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	ucli "github.com/urfave/cli/v3"
+
+	"github.com/pvehci/pvehci/internal/logging"
 )
 
 // Exit codes shared by every command. Commands with a convention of their own
@@ -33,6 +36,21 @@ func (e usageError) Unwrap() error { return e.err }
 type env struct {
 	stdout io.Writer
 	stderr io.Writer
+}
+
+// logger builds the logger the command line asked for. Logs go to stderr,
+// which systemd hands to the journal for the daemon.
+func (e env) logger(c *ucli.Command) (*slog.Logger, *slog.LevelVar, error) {
+	level, err := logging.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	format, err := logging.ParseFormat(c.String("log-format"))
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--log-format: %w", err)}
+	}
+	l, lv := logging.New(e.stderr, logging.Options{Format: format, Level: level})
+	return l, lv, nil
 }
 
 // New builds the root command. It is exported for the docs generator and
@@ -77,6 +95,8 @@ func New(stdout, stderr io.Writer) *ucli.Command {
 		},
 		Commands: []*ucli.Command{
 			versionCommand(e),
+			clusterCommand(e),
+			daemonCommand(e),
 			docsCommand(e),
 		},
 	}

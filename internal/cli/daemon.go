@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/internal/daemon"
+	"github.com/pvehci/pvehci/internal/localapi"
+)
+
+func daemonCommand(e env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "daemon",
+		Usage: "run the pvehci daemon on this node (controller member and satellite)",
+		Description: "Runs until SIGTERM. Started by systemd as a Type=notify service; a leader hands\n" +
+			"leadership to another member before it exits. A node that is not in a cluster\n" +
+			"yet waits for `pvehci cluster init` or `pvehci cluster join`.",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "node", Usage: "this node's name (default: the host name)", Sources: ucli.EnvVars("PVEHCI_NODE")},
+			&ucli.StringFlag{Name: "data-dir", Usage: "directory for certificates and cluster state", Value: daemon.DefaultDataDir, Sources: ucli.EnvVars("PVEHCI_DATA_DIR")},
+			&ucli.StringFlag{Name: "peer-listen", Usage: "address of the mutual-TLS peer port (raft and internal API)", Value: fmt.Sprintf(":%d", ha.DefaultPeerPort)},
+			&ucli.StringFlag{Name: "advertise", Usage: "peer address other nodes dial (default: the node name's address, port 3372)", Sources: ucli.EnvVars("PVEHCI_ADVERTISE")},
+			&ucli.BoolFlag{Name: "controller", Usage: "this node may vote and lead (false: replicate only)", Value: true},
+			socketFlag(),
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			log, level, err := e.logger(c)
+			if err != nil {
+				return err
+			}
+			node := c.String("node")
+			if node == "" {
+				if node, err = os.Hostname(); err != nil {
+					return fmt.Errorf("finding this node's name: %w; give --node", err)
+				}
+			}
+			advertise := c.String("advertise")
+			if advertise == "" {
+				if advertise, err = daemon.DefaultAdvertise(node, ha.DefaultPeerPort); err != nil {
+					return usageError{err}
+				}
+			}
+			return daemon.Run(ctx, daemon.Config{
+				NodeName:   node,
+				DataDir:    c.String("data-dir"),
+				PeerListen: c.String("peer-listen"),
+				Advertise:  advertise,
+				Controller: c.Bool("controller"),
+				Socket:     c.String("socket"),
+			}, log, level)
+		},
+	}
+}
+
+// socketFlag selects the local daemon's socket.
+func socketFlag() ucli.Flag {
+	return &ucli.StringFlag{
+		Name:    "socket",
+		Usage:   "the local daemon's API socket",
+		Value:   localapi.DefaultSocket,
+		Sources: ucli.EnvVars("PVEHCI_SOCKET"),
+	}
+}

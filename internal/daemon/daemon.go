@@ -1,0 +1,282 @@
+// Package daemon is `pvehci daemon`: the long-running process on every node.
+// It wires the cluster member (ha), the local API the command line talks to,
+// and systemd's notify protocol, and it shuts down in the order that keeps
+// the cluster writable: leadership handed over first, then the peer port.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/internal/localapi"
+	"github.com/pvehci/pvehci/internal/logging"
+)
+
+// Config is what `pvehci daemon` is started with.
+type Config struct {
+	NodeName   string
+	DataDir    string
+	PeerListen string
+	Advertise  string
+	Controller bool
+	Socket     string
+	Timing     ha.Timing
+}
+
+// DefaultDataDir is where a node keeps its certificates and raft state.
+const DefaultDataDir = "/var/lib/pvehci"
+
+// shutdownTimeout bounds the leadership handover and the final writes.
+const shutdownTimeout = 15 * time.Second
+
+// Run runs the daemon until ctx is cancelled (SIGTERM), then shuts down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar) error {
+	cluster, err := ha.OpenCluster(ha.ClusterConfig{
+		NodeName:   cfg.NodeName,
+		DataDir:    cfg.DataDir,
+		PeerListen: cfg.PeerListen,
+		Advertise:  cfg.Advertise,
+		Controller: cfg.Controller,
+		Logger:     log,
+		Timing:     cfg.Timing,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the cluster member: %w", err)
+	}
+	ln, err := localapi.Listen(cfg.Socket)
+	if err != nil {
+		cluster.Close(context.Background())
+		return err
+	}
+	srv := &http.Server{Handler: localHandler(cluster, level, log), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+
+	notify(log, sddaemon.SdNotifyReady, "STATUS="+statusLine(cluster))
+	log.Info("pvehci daemon running", "node", cfg.NodeName, "socket", cfg.Socket, "peer", cfg.Advertise)
+
+	watchdog := watchdogTicker()
+	status := time.NewTicker(10 * time.Second)
+	defer status.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-watchdog:
+			// The loop itself is the liveness: a wedged daemon stops
+			// feeding the watchdog and systemd restarts it.
+			notify(log, sddaemon.SdNotifyWatchdog)
+		case <-status.C:
+			notify(log, "STATUS="+statusLine(cluster))
+		}
+	}
+
+	notify(log, sddaemon.SdNotifyStopping)
+	log.Info("pvehci daemon stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err := cluster.Close(sctx); err != nil {
+		return fmt.Errorf("leaving the cluster cleanly: %w", err)
+	}
+	return nil
+}
+
+func notify(log *slog.Logger, states ...string) {
+	for _, s := range states {
+		if _, err := sddaemon.SdNotify(false, s); err != nil {
+			log.Warn("systemd notify failed", "state", s, "err", err)
+		}
+	}
+}
+
+// watchdogTicker ticks at half the WatchdogSec systemd gave us, or never.
+func watchdogTicker() <-chan time.Time {
+	interval, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return nil
+	}
+	return time.NewTicker(interval / 2).C
+}
+
+func statusLine(c *ha.Cluster) string {
+	st := c.Status()
+	if !st.Member {
+		return "not a cluster member; run `pvehci cluster init` or `pvehci cluster join`"
+	}
+	leader := "no leader"
+	if st.Raft != nil && st.Raft.LeaderID != "" {
+		leader = "leader " + st.Raft.LeaderID
+	}
+	return fmt.Sprintf("cluster %s, %d members, %s", st.ClusterName, len(st.Members), leader)
+}
+
+// Requests and answers of the local API.
+type (
+	InitRequest  struct{ Name string }
+	TokenRequest struct {
+		Node string
+		TTL  time.Duration
+	}
+	TokenResponse struct{ Token string }
+	JoinRequest   struct{ Token string }
+	RemoveRequest struct{ Node string }
+	BackupData    struct{ Backup []byte }
+)
+
+func localHandler(c *ha.Cluster, level *slog.LevelVar, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		localapi.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("POST /v1/cluster/init", func(w http.ResponseWriter, r *http.Request) {
+		var req InitRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := c.Init(r.Context(), req.Name); err != nil {
+			localapi.WriteError(w, http.StatusConflict, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("POST /v1/cluster/token", func(w http.ResponseWriter, r *http.Request) {
+		var req TokenRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		tok, err := c.IssueToken(r.Context(), req.Node, req.TTL)
+		if err != nil {
+			localapi.WriteError(w, http.StatusConflict, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, TokenResponse{Token: tok})
+	})
+	mux.HandleFunc("POST /v1/cluster/join", func(w http.ResponseWriter, r *http.Request) {
+		var req JoinRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := c.Join(r.Context(), req.Token); err != nil {
+			localapi.WriteError(w, http.StatusConflict, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("POST /v1/cluster/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req RemoveRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := c.Remove(r.Context(), req.Node); err != nil {
+			localapi.WriteError(w, http.StatusConflict, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("GET /v1/cluster/backup", func(w http.ResponseWriter, r *http.Request) {
+		data, err := c.Backup(r.Context())
+		if err != nil {
+			localapi.WriteError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, BackupData{Backup: data})
+	})
+	mux.HandleFunc("POST /v1/cluster/restore", func(w http.ResponseWriter, r *http.Request) {
+		var req BackupData
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := c.Restore(r.Context(), req.Backup); err != nil {
+			localapi.WriteError(w, http.StatusConflict, err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, c.Status())
+	})
+	// /v1/state is this node's applied state, as it is here (not read
+	// through the leader): comparing it between nodes shows whether they
+	// have converged.
+	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
+		data, err := c.State().Snapshot()
+		if err != nil {
+			localapi.WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(data)
+	})
+	// /v1/apply replicates one encoded state command: the expert's escape
+	// hatch (and the tests' write path) beneath the REST API.
+	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		entry, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		if err != nil {
+			localapi.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		cmd, err := state.Decode(entry)
+		if err != nil {
+			localapi.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		res, err := c.Apply(r.Context(), cmd)
+		if err != nil {
+			var ql *ha.QuorumLostError
+			status := http.StatusInternalServerError
+			if errors.As(err, &ql) || errors.Is(err, ha.ErrNotMember) {
+				status = http.StatusServiceUnavailable
+			}
+			localapi.WriteError(w, status, err)
+			return
+		}
+		if res.Err != nil {
+			localapi.WriteError(w, http.StatusConflict, res.Err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, res.Allocated)
+	})
+	mux.Handle("/v1/log-level", logging.LevelHandler(level))
+	return logRequests(mux, log)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := localapi.DecodeJSON(r, v); err != nil {
+		localapi.WriteError(w, http.StatusBadRequest, err)
+		return false
+	}
+	return true
+}
+
+func logRequests(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		log.Debug("local API request", "method", r.Method, "path", r.URL.Path, "took", time.Since(start))
+	})
+}
+
+// DefaultAdvertise guesses this node's peer address from its host name, as
+// Proxmox VE resolves it (/etc/hosts maps the node name to its management
+// address). A loopback answer is refused: other nodes could not dial it.
+func DefaultAdvertise(nodeName string, port int) (string, error) {
+	addrs, err := net.LookupHost(nodeName)
+	if err != nil || len(addrs) == 0 {
+		return "", fmt.Errorf("cannot resolve node name %s to its management address (%v); give --advertise IP:%d", nodeName, err, port)
+	}
+	for _, a := range addrs {
+		ip := net.ParseIP(a)
+		if ip != nil && !ip.IsLoopback() {
+			return net.JoinHostPort(a, fmt.Sprint(port)), nil
+		}
+	}
+	return "", fmt.Errorf("node name %s resolves only to loopback (%v); give --advertise IP:%d with the management address", nodeName, addrs, port)
+}
