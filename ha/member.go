@@ -109,7 +109,7 @@ type LeaderState struct {
 
 const (
 	storeFile   = "raft.db"
-	snapshotDir = "snapshots"
+	snapshotDir = "snapshots" // raft's FileSnapshotStore adds this below its base
 	retainSnaps = 3
 )
 
@@ -145,6 +145,10 @@ func Open(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	store, snaps := st.store, st.snaps
+	if err := checkSnapshots(snaps, filepath.Join(cfg.DataDir, snapshotDir)); err != nil {
+		store.Close()
+		return nil, err
+	}
 
 	notify := make(chan bool, 16)
 	rc := raft.DefaultConfig()
@@ -209,7 +213,7 @@ func openStoresLogged(dir string, log *slog.Logger) (*stores, error) {
 		}
 		return nil, fmt.Errorf("opening raft store %s: %w", storePath, err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, snapshotDir), retainSnaps, newHCLog(log, "raft"))
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnaps, newHCLog(log, "raft"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("opening raft snapshot store: %w", err)
@@ -220,6 +224,31 @@ func openStoresLogged(dir string, log *slog.Logger) (*stores, error) {
 		return nil, fmt.Errorf("creating raft log cache: %w", err)
 	}
 	return &stores{store: store, logs: logs, snaps: snaps}, nil
+}
+
+// checkSnapshots verifies every snapshot's checksum before raft sees them.
+// raft would skip a damaged newest snapshot and start from an older one,
+// whose log may since have been compacted away; a damaged snapshot must
+// stop the daemon with its path instead.
+func checkSnapshots(snaps *raft.FileSnapshotStore, dir string) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("listing raft snapshots in %s: %w", dir, err)
+	}
+	for _, meta := range metas {
+		_, rc, err := snaps.Open(meta.ID)
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err != nil {
+			path := filepath.Join(dir, meta.ID)
+			return fmt.Errorf("raft snapshot %s is damaged (%v); pvehci will not start from a partial state. "+
+				"If other members are healthy, move %s aside and re-join this node with `pvehci cluster join TOKEN`; "+
+				"otherwise restore a backup with `pvehci cluster restore`", path, err, filepath.Dir(dir))
+		}
+	}
+	return nil
 }
 
 // CheckStore refuses a raft store that is unreadable or is not a raft store

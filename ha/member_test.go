@@ -342,3 +342,47 @@ func TestCheckStoreRefusesDamagedOrForeignStores(t *testing.T) {
 		t.Error("Open modified the corrupt store it refused")
 	}
 }
+
+func TestDamagedSnapshotIsRefusedByName(t *testing.T) {
+	dir := t.TempDir()
+	open := func(fsm *listFSM) (*Member, error) {
+		_, trans := raft.NewInmemTransport("n1")
+		return Open(Config{NodeID: "n1", DataDir: dir, Transport: trans, FSM: fsm, Timing: fastTiming()})
+	}
+	m, err := open(&listFSM{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Bootstrap([]Server{{ID: "n1", Address: "n1", Voter: true}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leadership", m.IsLeader)
+	for i := 0; i < 3; i++ {
+		if _, _, err := m.Apply(context.Background(), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	m.Shutdown(context.Background())
+
+	states, _ := filepath.Glob(filepath.Join(dir, snapshotDir, "*", "state.bin"))
+	if len(states) != 1 {
+		t.Fatalf("found %d snapshots, want 1", len(states))
+	}
+	data, _ := os.ReadFile(states[0])
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(states[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = open(&listFSM{})
+	if err == nil {
+		t.Fatal("started over a damaged snapshot")
+	}
+	for _, want := range []string{filepath.Base(filepath.Dir(states[0])), "damaged", "pvehci cluster join", "pvehci cluster restore"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

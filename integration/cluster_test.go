@@ -74,7 +74,13 @@ func TestKillLeaderUnderWriteLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real daemons; skipped with -short")
 	}
-	nodes := formCluster(t, 3)
+	for _, voters := range []int{3, 5} {
+		t.Run(fmt.Sprintf("%d voters", voters), func(t *testing.T) { killLeaderUnderLoad(t, voters) })
+	}
+}
+
+func killLeaderUnderLoad(t *testing.T, voters int) {
+	nodes := formCluster(t, voters)
 	storageObjects(t, nodes[0])
 
 	var (
@@ -150,7 +156,12 @@ func TestKillLeaderUnderWriteLoad(t *testing.T) {
 			}
 			snaps = append(snaps, s)
 		}
-		return bytes.Equal(snaps[0], snaps[1]) && bytes.Equal(snaps[1], snaps[2])
+		for _, s := range snaps[1:] {
+			if !bytes.Equal(snaps[0], s) {
+				return false
+			}
+		}
+		return true
 	})
 	rds := checkNumbersUnique(t, snaps[0])
 	for _, name := range acked {

@@ -67,12 +67,15 @@ type daemonProc struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	wrap    []string // runs the daemon under this command, e.g. ip netns exec NS
+	api     *localapi.Client
 }
 
 func newDaemon(t testing.TB, name string) *daemonProc {
 	dir := t.TempDir()
 	d := &daemonProc{t: t, name: name, dir: dir, addr: freeAddr(t),
 		socket: filepath.Join(dir, "pvehci.sock"), logPath: filepath.Join(dir, "daemon.log")}
+	d.api = localapi.NewClient(d.socket)
 	d.start()
 	t.Cleanup(func() {
 		d.kill()
@@ -99,9 +102,10 @@ func (d *daemonProc) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = exec.Command(pvehciBinary(d.t), "--log-level", "debug", "daemon",
+	argv := append(append([]string(nil), d.wrap...), pvehciBinary(d.t), "--log-level", "debug", "daemon",
 		"--node", d.name, "--data-dir", filepath.Join(d.dir, "data"),
 		"--peer-listen", d.addr, "--advertise", d.addr, "--socket", d.socket)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -151,7 +155,8 @@ func (d *daemonProc) stop() {
 	}
 }
 
-func (d *daemonProc) client() *localapi.Client { return localapi.NewClient(d.socket) }
+// client is one client per daemon, so that its connections are reused.
+func (d *daemonProc) client() *localapi.Client { return d.api }
 
 // cli runs the real binary's command line against this daemon.
 func (d *daemonProc) cli(args ...string) (string, error) {
@@ -202,6 +207,15 @@ func formCluster(t testing.TB, n int) []*daemonProc {
 	for i := range nodes {
 		nodes[i] = newDaemon(t, fmt.Sprintf("n%d", i+1))
 	}
+	joinAll(t, nodes)
+	return nodes
+}
+
+// joinAll makes running daemons one cluster: init on the first, a token and
+// a join for each other one, then waits for the voters.
+func joinAll(t testing.TB, nodes []*daemonProc) {
+	t.Helper()
+	n := len(nodes)
 	if out, err := nodes[0].cli("cluster", "init", "lab"); err != nil {
 		t.Fatalf("cluster init: %v\n%s", err, out)
 	}
@@ -232,7 +246,6 @@ func formCluster(t testing.TB, n int) []*daemonProc {
 		}
 		return v == want
 	})
-	return nodes
 }
 
 // leaderOf returns the daemon that leads, as the members report it.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -245,6 +246,10 @@ func localHandler(c *ha.Cluster, level *slog.LevelVar, log *slog.Logger) http.Ha
 		localapi.WriteJSON(w, http.StatusOK, res.Allocated)
 	})
 	mux.Handle("/v1/log-level", logging.LevelHandler(level))
+	// Go's profiler, for chasing memory and CPU on a live node; the socket
+	// is root-only, like everything else here.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	return logRequests(mux, log)
 }
 
