@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -count=1 -timeout 20m
 BENCH       ?= .
 
-.PHONY: all build test test-race lint fmt-check vet staticcheck bench docs clean
+.PHONY: all build test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean
 
 all: build
 
@@ -38,9 +38,17 @@ vet:
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: every Go benchmark, figures for docs/benchmarks.md.
+## bench: the package benchmarks (parsers, state machine, renderers).
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $$($(GO) list ./... | grep -v /integration)
+
+## bench-cluster: the multi-process cluster benchmarks behind docs/benchmarks.md
+## (about 3 minutes: real daemons, 20 leader kills, 40,000 writes).
+bench-cluster:
+	$(GO) test -run '^$$' -bench 'Failover' -benchtime=20x -count=1 ./integration
+	$(GO) test -run '^$$' -bench 'WriteLatency' -benchtime=2000x -count=1 ./integration
+	$(GO) test -run '^$$' -bench 'WriteThroughput' -benchtime=5s -count=1 ./integration
+	$(GO) test -run '^$$' -bench 'Scale10k' -benchtime=1x -count=1 -timeout 30m ./integration
 
 docs:
 	$(GO) run ./cmd/pvehci docs --dir docs/cli

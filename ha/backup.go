@@ -40,21 +40,35 @@ func (c *Cluster) Backup(ctx context.Context) ([]byte, error) {
 // from this cluster (same CA); the cluster's identity and members are kept
 // as they are now, so an old backup cannot evict today's members.
 func (c *Cluster) Restore(ctx context.Context, backup []byte) error {
-	m, err := c.requireMember()
-	if err != nil {
+	if _, err := c.requireMember(); err != nil {
 		return err
 	}
-	if m.IsLeader() {
-		return c.restoreHere(ctx, backup)
-	}
-	id, addr, err := c.awaitLeader(ctx, time.Now().Add(leaderWait))
-	if err != nil {
+	// Refuse an unreadable or foreign backup here, before any leadership
+	// question: the answer does not depend on which node leads.
+	if _, err := c.checkBackup(backup); err != nil {
 		return err
 	}
-	if id == c.cfg.NodeName {
-		return c.restoreHere(ctx, backup)
+	// Restoring the same snapshot twice gives the same state, so unlike an
+	// ordinary command a restore may be repeated when leadership moves
+	// under it.
+	deadline := time.Now().Add(leaderWait)
+	for {
+		id, addr, err := c.awaitLeader(ctx, deadline)
+		if err != nil {
+			return err
+		}
+		if id == c.cfg.NodeName {
+			err = c.restoreHere(ctx, backup)
+		} else {
+			err = c.call(ctx, addr, http.MethodPost, "/internal/v1/restore", backup, nil)
+		}
+		var nle *NotLeaderError
+		retry := errors.Is(err, ErrOutcomeUnknown) || errors.As(err, &nle) || errors.Is(err, errForwardNotLeader)
+		if err == nil || !retry || time.Now().After(deadline) {
+			return err
+		}
+		c.log.Warn("leadership moved during the restore; restoring again", "err", err)
 	}
-	return c.call(ctx, addr, http.MethodPost, "/internal/v1/restore", backup, nil)
 }
 
 func (c *Cluster) restoreHere(ctx context.Context, backup []byte) error {
@@ -62,30 +76,42 @@ func (c *Cluster) restoreHere(ctx context.Context, backup []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := m.ConsistentRead(ctx); err != nil {
+	restored, err := c.checkBackup(backup)
+	if err != nil {
 		return err
 	}
-	restored := state.New()
-	if err := restored.Restore(backup); err != nil {
-		return fmt.Errorf("the backup cannot be read: %w", err)
-	}
-	cur, ok := c.state.Cluster()
-	if !ok {
-		return errors.New("this cluster has no identity yet; nothing to restore into")
-	}
-	if old, ok := restored.Cluster(); ok && old.CAFingerprint != cur.CAFingerprint {
-		return fmt.Errorf("the backup belongs to cluster %s (CA %s), not to this cluster %s (CA %s); restore refused",
-			old.Name, old.CAFingerprint, cur.Name, cur.CAFingerprint)
+	if err := m.ConsistentRead(ctx); err != nil {
+		return err
 	}
 	merged, err := restored.WithMembershipOf(c.state)
 	if err != nil {
 		return err
 	}
 	if err := m.RestoreSnapshot(merged); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader) {
+			return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+		}
 		return fmt.Errorf("replicating the restored state: %w", err)
 	}
 	c.log.Warn("cluster state replaced from a backup", "bytes", len(backup))
 	return nil
+}
+
+// checkBackup reads a backup and makes sure it belongs to this cluster.
+func (c *Cluster) checkBackup(backup []byte) (*state.State, error) {
+	restored := state.New()
+	if err := restored.Restore(backup); err != nil {
+		return nil, fmt.Errorf("the backup cannot be read: %w", err)
+	}
+	cur, ok := c.state.Cluster()
+	if !ok {
+		return nil, errors.New("this cluster has no identity yet; nothing to restore into")
+	}
+	if old, ok := restored.Cluster(); ok && old.CAFingerprint != cur.CAFingerprint {
+		return nil, fmt.Errorf("the backup belongs to cluster %s (CA %s), not to this cluster %s (CA %s); restore refused",
+			old.Name, old.CAFingerprint, cur.Name, cur.CAFingerprint)
+	}
+	return restored, nil
 }
 
 // RecoverConfig describes an offline recovery after the permanent loss of a

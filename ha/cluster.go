@@ -235,6 +235,15 @@ func (c *Cluster) applyEncoded(ctx context.Context, entry []byte, forwarded bool
 			}
 			return res, nil
 		}
+		if errors.Is(err, ErrOutcomeUnknown) {
+			// Usually leadership was lost because quorum was: say so, so the
+			// operator knows why, not only that the outcome is unknown.
+			var ql *QuorumLostError
+			if qerr := c.quorumLost(ctx); errors.As(qerr, &ql) && len(ql.Answering) < ql.Voters/2+1 {
+				return state.Result{}, fmt.Errorf("%w; %w", err, qerr)
+			}
+			return state.Result{}, err
+		}
 		var nle *NotLeaderError
 		if !errors.As(err, &nle) {
 			return state.Result{}, err

@@ -56,9 +56,9 @@ func (f *listFSM) list() []string {
 
 func fastTiming() Timing {
 	t := DefaultTiming()
-	t.HeartbeatTimeout = 100 * time.Millisecond
-	t.ElectionTimeout = 100 * time.Millisecond
-	t.LeaderLeaseTimeout = 50 * time.Millisecond
+	t.HeartbeatTimeout = 150 * time.Millisecond
+	t.ElectionTimeout = 150 * time.Millisecond
+	t.LeaderLeaseTimeout = 100 * time.Millisecond
 	t.CommitTimeout = 5 * time.Millisecond
 	return t
 }

@@ -72,7 +72,13 @@ func (c *Cluster) rpcHandler() http.Handler {
 			writeRPCError(w, http.StatusBadRequest, err)
 			return
 		}
-		if err := c.restoreHere(r.Context(), data); err != nil {
+		err = c.restoreHere(r.Context(), data)
+		var nle *NotLeaderError
+		if errors.As(err, &nle) || errors.Is(err, ErrOutcomeUnknown) {
+			writeRPCError(w, http.StatusMisdirectedRequest, err)
+			return
+		}
+		if err != nil {
 			writeRPCError(w, http.StatusConflict, err)
 			return
 		}
