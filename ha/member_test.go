@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,40 @@ func startCluster(t *testing.T, n int, work func(id string) func(context.Context
 	return nodes
 }
 
+// applyCarefully applies cmd the way a careful client does: "not the
+// leader" is retried on the current leader; an unknown outcome is resolved
+// by checking, after a barrier on the next leader, whether cmd was applied,
+// and sending it again only if it was not. It returns the leader that
+// acknowledged it.
+func applyCarefully(t *testing.T, nodes []*testNode, cmd string) *testNode {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		leader := waitLeader(t, nodes)
+		_, _, err := leader.m.Apply(context.Background(), []byte(cmd))
+		if err == nil {
+			return leader
+		}
+		var nle *NotLeaderError
+		switch {
+		case errors.As(err, &nle):
+			continue
+		case errors.Is(err, ErrOutcomeUnknown):
+			next := waitLeader(t, nodes)
+			if next.m.Barrier(5*time.Second) != nil {
+				continue
+			}
+			if slices.Contains(next.fsm.list(), cmd) {
+				return next
+			}
+		default:
+			t.Fatalf("apply %s: %v", cmd, err)
+		}
+	}
+	t.Fatalf("could not apply %s within 15s", cmd)
+	return nil
+}
+
 func waitLeader(t *testing.T, nodes []*testNode) *testNode {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -136,15 +171,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
-	nodes := startCluster(t, 3, nil)
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprintf("%d voters", n), func(t *testing.T) { replicateAndLoseLeader(t, n) })
+	}
+}
+
+func replicateAndLoseLeader(t *testing.T, voters int) {
+	nodes := startCluster(t, voters, nil)
 	leader := waitLeader(t, nodes)
 	ctx := context.Background()
 	var acked []string
 	for i := 0; i < 20; i++ {
 		cmd := fmt.Sprintf("w%d", i)
-		if _, _, err := leader.m.Apply(ctx, []byte(cmd)); err != nil {
-			t.Fatalf("apply %s: %v", cmd, err)
-		}
+		leader = applyCarefully(t, nodes, cmd)
 		acked = append(acked, cmd)
 	}
 	// A follower refuses writes and names the leader, so callers can forward.
@@ -173,9 +212,8 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		}
 	}
 	newLeader := waitLeader(t, rest)
-	if _, _, err := newLeader.m.Apply(ctx, []byte("after")); err != nil {
-		t.Fatalf("apply on new leader: %v", err)
-	}
+	applyCarefully(t, rest, "after")
+	_ = newLeader
 	acked = append(acked, "after")
 	for _, nd := range rest {
 		waitFor(t, nd.id+" to apply every acknowledged write", func() bool {
