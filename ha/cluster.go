@@ -56,6 +56,7 @@ type Cluster struct {
 	node    *pki.NodeCert
 	ca      *pki.CA // only on controller-capable nodes
 	rpc     *http.Client
+	rest    restHandler
 }
 
 func (c *Cluster) pkiDir() string  { return filepath.Join(c.cfg.DataDir, "pki") }

@@ -59,22 +59,23 @@ func freeAddr(t testing.TB) string {
 
 // daemonProc is one `pvehci daemon` process of a test cluster.
 type daemonProc struct {
-	t       testing.TB
-	name    string
-	dir     string
-	addr    string
-	socket  string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	wrap    []string // runs the daemon under this command, e.g. ip netns exec NS
-	api     *localapi.Client
+	t        testing.TB
+	name     string
+	dir      string
+	addr     string
+	socket   string
+	logPath  string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	wrap     []string // runs the daemon under this command, e.g. ip netns exec NS
+	api      *localapi.Client
+	restAddr string // the LINSTOR REST API's address
 }
 
 func newDaemon(t testing.TB, name string) *daemonProc {
 	dir := t.TempDir()
 	d := &daemonProc{t: t, name: name, dir: dir, addr: freeAddr(t),
-		socket: filepath.Join(dir, "pvehci.sock"), logPath: filepath.Join(dir, "daemon.log")}
+		socket: filepath.Join(dir, "pvehci.sock"), logPath: filepath.Join(dir, "daemon.log"), restAddr: freeAddr(t)}
 	d.api = localapi.NewClient(d.socket)
 	d.start()
 	t.Cleanup(func() {
@@ -104,7 +105,7 @@ func (d *daemonProc) start() {
 	}
 	argv := append(append([]string(nil), d.wrap...), pvehciBinary(d.t), "--log-level", "debug", "daemon",
 		"--node", d.name, "--data-dir", filepath.Join(d.dir, "data"),
-		"--peer-listen", d.addr, "--advertise", d.addr, "--socket", d.socket)
+		"--peer-listen", d.addr, "--advertise", d.addr, "--socket", d.socket, "--api-listen", d.restAddr)
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {

@@ -92,7 +92,8 @@ func nsDaemon(t *testing.T, l *netnsLab, i int) *daemonProc {
 	dir := t.TempDir()
 	addr := fmt.Sprintf("10.77.0.%d:3372", i)
 	d := &daemonProc{t: t, name: fmt.Sprintf("n%d", i), dir: dir, addr: addr,
-		socket: filepath.Join(dir, "pvehci.sock"), logPath: filepath.Join(dir, "daemon.log")}
+		socket: filepath.Join(dir, "pvehci.sock"), logPath: filepath.Join(dir, "daemon.log"),
+		restAddr: fmt.Sprintf("10.77.0.%d:3370", i)}
 	d.wrap = []string{"ip", "netns", "exec", l.nodes[i-1]}
 	d.api = localapi.NewClient(d.socket)
 	d.start()

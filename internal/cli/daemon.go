@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime/debug"
 
@@ -26,6 +27,7 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "peer-listen", Usage: "address of the mutual-TLS peer port (raft and internal API)", Value: fmt.Sprintf(":%d", ha.DefaultPeerPort)},
 			&ucli.StringFlag{Name: "advertise", Usage: "peer address other nodes dial (default: the node name's address, port 3372)", Sources: ucli.EnvVars("PVEHCI_ADVERTISE")},
 			&ucli.BoolFlag{Name: "controller", Usage: "this node may vote and lead (false: replicate only)", Value: true},
+			&ucli.StringFlag{Name: "api-listen", Usage: "address of the LINSTOR REST API (HTTP); default: the advertise address, port 3370; \"off\" disables it", Sources: ucli.EnvVars("PVEHCI_API_LISTEN")},
 			socketFlag(),
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -52,6 +54,17 @@ func daemonCommand(e env) *ucli.Command {
 					return usageError{err}
 				}
 			}
+			apiListen := c.String("api-listen")
+			switch apiListen {
+			case "":
+				host, _, err := net.SplitHostPort(advertise)
+				if err != nil {
+					return usageError{fmt.Errorf("--advertise %q: %w", advertise, err)}
+				}
+				apiListen = net.JoinHostPort(host, fmt.Sprint(daemon.DefaultAPIPort))
+			case "off":
+				apiListen = ""
+			}
 			return daemon.Run(ctx, daemon.Config{
 				NodeName:   node,
 				DataDir:    c.String("data-dir"),
@@ -59,6 +72,7 @@ func daemonCommand(e env) *ucli.Command {
 				Advertise:  advertise,
 				Controller: c.Bool("controller"),
 				Socket:     c.String("socket"),
+				APIListen:  apiListen,
 			}, log, level)
 		},
 	}

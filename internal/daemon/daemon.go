@@ -21,6 +21,7 @@ import (
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/logging"
+	"github.com/pvehci/pvehci/storage/api"
 )
 
 // Config is what `pvehci daemon` is started with.
@@ -31,7 +32,10 @@ type Config struct {
 	Advertise  string
 	Controller bool
 	Socket     string
-	Timing     ha.Timing
+	// APIListen is the LINSTOR REST API's HTTP address (port 3370); empty
+	// turns the REST API off.
+	APIListen string
+	Timing    ha.Timing
 }
 
 // DefaultDataDir is where a node keeps its certificates and raft state.
@@ -62,6 +66,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 	srv := &http.Server{Handler: localHandler(cluster, level, log), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
+	var restSrv *http.Server
+	if cfg.APIListen != "" {
+		restLn, err := net.Listen("tcp", cfg.APIListen)
+		if err != nil {
+			srv.Close()
+			cluster.Close(context.Background())
+			return fmt.Errorf("listening for the REST API on %s: %w (is a LINSTOR controller still running?)", cfg.APIListen, err)
+		}
+		handler := api.New(clusterBackend{c: cluster}, api.Options{Logger: log.With("component", "rest")})
+		cluster.SetRESTHandler(handler)
+		restSrv = api.NewServer(cfg.APIListen, restFront(cluster, handler, log))
+		go restSrv.Serve(restLn)
+	}
+
 	notify(log, sddaemon.SdNotifyReady, "STATUS="+statusLine(cluster))
 	log.Info("pvehci daemon running", "node", cfg.NodeName, "socket", cfg.Socket, "peer", cfg.Advertise)
 
@@ -87,6 +105,9 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	srv.Shutdown(sctx)
+	if restSrv != nil {
+		restSrv.Shutdown(sctx)
+	}
 	if err := cluster.Close(sctx); err != nil {
 		return fmt.Errorf("leaving the cluster cleanly: %w", err)
 	}

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	linstor "github.com/LINBIT/golinstor"
+
+	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/storage/api"
+)
+
+// DefaultAPIPort is LINSTOR's REST port, which the Proxmox plugin dials.
+const DefaultAPIPort = 3370
+
+// clusterBackend is what the REST API runs on in the daemon: the replicated
+// state through the cluster member. It is only called on the leader; other
+// nodes forward the whole request (see restFront).
+type clusterBackend struct{ c *ha.Cluster }
+
+func (b clusterBackend) Read(ctx context.Context) (*state.State, error) {
+	m := b.c.Member()
+	if m == nil {
+		return nil, ha.ErrNotMember
+	}
+	// A deposed leader must not answer from state that may be stale.
+	if err := m.ConsistentRead(ctx); err != nil {
+		return nil, err
+	}
+	return b.c.State(), nil
+}
+
+func (b clusterBackend) Apply(ctx context.Context, cmd state.Command) (state.Result, error) {
+	return b.c.Apply(ctx, cmd)
+}
+
+// Observed and WaitDevice need satellites, which report DRBD's state; until a
+// node's satellite reports, nothing is known about its devices.
+func (b clusterBackend) Observed(rd, node string) (api.ObservedResource, bool) {
+	return api.ObservedResource{}, false
+}
+
+func (b clusterBackend) WaitDevice(ctx context.Context, rd, node string) error {
+	return fmt.Errorf("no satellite on %s reports the device of %s yet", node, rd)
+}
+
+// restFront serves the REST API on this node: locally while it leads, by
+// proxy on the leader otherwise, so a client may use any node (the Proxmox
+// plugin's controller list). /health answers here: 200 when this node can
+// reach a leader, 503 otherwise, so that a client moves on to another node.
+func restFront(c *ha.Cluster, h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			m := c.Member()
+			if m == nil {
+				writeAPIError(w, http.StatusServiceUnavailable, ha.ErrNotMember)
+				return
+			}
+			if id, _ := m.Leader(); id == "" {
+				writeAPIError(w, http.StatusServiceUnavailable, errors.New("no controller leader is reachable from this node (quorum lost?)"))
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		local, proxy, err := c.RouteREST(r)
+		if err != nil {
+			log.Warn("REST request refused: no leader", "path", r.URL.Path, "err", err)
+			writeAPIError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		if local {
+			h.ServeHTTP(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// writeAPIError answers in LINSTOR's error format, a list of ApiCallRc.
+func writeAPIError(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode([]api.ApiCallRc{{
+		RetCode:    signed(linstor.MaskError),
+		Message:    err.Error(),
+		Correction: "check `pvehci cluster status` on the controller nodes",
+	}})
+}
+
+// signed gives a ret_code as LINSTOR sends it: the two type bits are the
+// sign bits, so an error arrives as a negative number.
+func signed(code uint64) int64 { return int64(code) }
