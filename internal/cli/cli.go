@@ -98,6 +98,13 @@ func New(stdout, stderr io.Writer) *ucli.Command {
 			clusterCommand(e),
 			daemonCommand(e),
 			docsCommand(e),
+			nodeCommand(e),
+			storagePoolCommand(e),
+			resourceGroupCommand(e),
+			resourceDefinitionCommand(e),
+			resourceCommand(e),
+			volumeCommand(e),
+			snapshotCommand(e),
 		},
 	}
 	markUsageErrors(root)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,7 +145,7 @@ func clusterCommand(e env) *ucli.Command {
 					"backup's. The cluster's members stay as they are. Changes made since the backup\n" +
 					"are lost, so it asks for confirmation (or --yes).",
 				Flags: []ucli.Flag{
-					&ucli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+					yesFlag(),
 					socketFlag(),
 				},
 				Action: func(ctx context.Context, c *ucli.Command) error {
@@ -159,7 +158,7 @@ func clusterCommand(e env) *ucli.Command {
 						return fmt.Errorf("reading the backup: %w", err)
 					}
 					if !c.Bool("yes") {
-						if err := confirm(e, fmt.Sprintf("Replace the whole cluster state with %s? Changes made since it was taken are lost.", file)); err != nil {
+						if err := confirmDestructive(e, fmt.Sprintf("Replace the whole cluster state with %s? Changes made since it was taken are lost.", file)); err != nil {
 							return err
 						}
 					}
@@ -232,24 +231,6 @@ func oneArg(c *ucli.Command, what string) (string, error) {
 		return "", usageError{fmt.Errorf("%s needs exactly one argument: %s", c.FullName(), what)}
 	}
 	return c.Args().First(), nil
-}
-
-// confirm asks on the terminal; without one it refuses, so that a script
-// must say --yes.
-func confirm(e env, question string) error {
-	fi, err := os.Stdin.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return usageError{errors.New("confirmation needed and no terminal to ask on; add --yes")}
-	}
-	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return err
-	}
-	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		return errors.New("not confirmed; nothing changed")
-	}
-	return nil
 }
 
 func printClusterStatus(w io.Writer, format string, st ha.ClusterStatus) error {

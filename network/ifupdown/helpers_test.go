@@ -1,10 +1,10 @@
 package ifupdown
 
 import (
+	"github.com/pvehci/pvehci/internal/golden"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -18,22 +18,9 @@ func readTestdata(t *testing.T, name string) []byte {
 }
 
 // golden compares got with testdata/name; UPDATE_GOLDEN=1 rewrites it.
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 rewrites it):\n%s", p, strings.Join(diffLines(string(want), string(got)), "\n"))
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // hciNetwork is the network of a typical pvehci node: two NICs bonded,

@@ -1,6 +1,7 @@
 package ifupdown
 
 import (
+	"github.com/pvehci/pvehci/internal/textdiff"
 	"net/netip"
 	"slices"
 	"strings"
@@ -91,14 +92,14 @@ func TestMergeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, strings.TrimSuffix(tc.in, ".interfaces")+".merged.golden", out)
+			checkGolden(t, strings.TrimSuffix(tc.in, ".interfaces")+".merged.golden", out)
 
 			again, err := Merge(out, stanzas, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(again) != string(out) {
-				t.Errorf("merging again changed the file:\n%s", strings.Join(diffLines(string(out), string(again)), "\n"))
+				t.Errorf("merging again changed the file:\n%s", strings.Join(textdiff.Lines(string(out), string(again)), "\n"))
 			}
 
 			owned := map[string]bool{}
@@ -109,7 +110,7 @@ func TestMergeGolden(t *testing.T) {
 				owned[n] = true
 			}
 			if a, b := foreignLines(in, owned), foreignLines(out, owned); !slices.Equal(a, b) {
-				t.Errorf("lines outside pvehci's stanzas changed:\n%s", strings.Join(diffLines(strings.Join(a, "\n")+"\n", strings.Join(b, "\n")+"\n"), "\n"))
+				t.Errorf("lines outside pvehci's stanzas changed:\n%s", strings.Join(textdiff.Lines(strings.Join(a, "\n")+"\n", strings.Join(b, "\n")+"\n"), "\n"))
 			}
 		})
 	}

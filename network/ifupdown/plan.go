@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pvehci/pvehci/internal/textdiff"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -250,7 +251,7 @@ func (p *Plan) String() string {
 			continue
 		}
 		fmt.Fprintf(&b, "  changes to %s:\n", f.Path)
-		for _, l := range diffLines(string(f.Old), string(f.New)) {
+		for _, l := range textdiff.Lines(string(f.Old), string(f.New)) {
 			b.WriteString("    " + l + "\n")
 		}
 	}
@@ -406,44 +407,4 @@ func (f *FakeLock) Events() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.events...)
-}
-
-// diffLines is a line diff by longest common subsequence ("- " removed,
-// "+ " added), enough for files of a few hundred lines.
-func diffLines(a, b string) []string {
-	split := func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	}
-	x, y := split(a), split(b)
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			i, j = i+1, j+1
-		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
-			out = append(out, "- "+x[i])
-			i++
-		default:
-			out = append(out, "+ "+y[j])
-			j++
-		}
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package ifupdown
 import (
 	"context"
 	"errors"
+	"github.com/pvehci/pvehci/internal/textdiff"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,14 +49,14 @@ func TestPlanAndApply(t *testing.T) {
 	if !p.Changed() {
 		t.Fatal("plan has no change")
 	}
-	golden(t, "plan-installer.golden", []byte(p.String()))
+	checkGolden(t, "plan-installer.golden", []byte(p.String()))
 
 	lock := &FakeLock{}
 	if err := Apply(context.Background(), fsys, lock, p); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := readHost(t, dir, InterfacesPath), string(readTestdata(t, "pve-installer.merged.golden")); got != want {
-		t.Errorf("interfaces after apply:\n%s", strings.Join(diffLines(want, got), "\n"))
+		t.Errorf("interfaces after apply:\n%s", strings.Join(textdiff.Lines(want, got), "\n"))
 	}
 	if got, want := readHost(t, dir, InterfacesPath+".bak"), string(readTestdata(t, "pve-installer.interfaces")); got != want {
 		t.Error("interfaces.bak is not the old file")

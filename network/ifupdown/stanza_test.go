@@ -9,15 +9,15 @@ import (
 func TestRenderGolden(t *testing.T) {
 	t.Parallel()
 	n := hciNetwork()
-	golden(t, "main-stanzas.golden", Render(mustStanzas(t, n)...))
-	golden(t, "include-ipoib.golden", mustInclude(t, n))
+	checkGolden(t, "main-stanzas.golden", Render(mustStanzas(t, n)...))
+	checkGolden(t, "include-ipoib.golden", mustInclude(t, n))
 
 	// Datagram mode and IPv6, for the include file's other shape.
 	d := Network{IPoIB: []IPoIB{
 		{Name: "ib0", Address: netip.MustParsePrefix("10.98.0.11/24"), Datagram: true},
 		{Name: "ibs1f1", Address: netip.MustParsePrefix("fd00:98::11/64"), MTU: 9000},
 	}}
-	golden(t, "include-ipoib-mixed.golden", mustInclude(t, d))
+	checkGolden(t, "include-ipoib-mixed.golden", mustInclude(t, d))
 }
 
 // The bond is exactly what Proxmox's writer would produce for it, so a

@@ -53,7 +53,7 @@ func TestAddLinkGolden(t *testing.T) {
 				t.Errorf("config_version %d -> %d, want +1", c.Totem.ConfigVersion, next.Totem.ConfigVersion)
 			}
 			out := Render(next)
-			golden(t, tc.golden, out)
+			checkGolden(t, tc.golden, out)
 			if err := Validate(mustParse(t, out)); err != nil {
 				t.Errorf("result does not validate: %v", err)
 			}

@@ -36,7 +36,7 @@ func TestRenderNormalisesHandEdits(t *testing.T) {
 	t.Parallel()
 	c := mustParse(t, readTestdata(t, "admin-edited.conf"))
 	got := Render(c)
-	golden(t, "admin-edited.golden", got)
+	checkGolden(t, "admin-edited.golden", got)
 	if again := Render(mustParse(t, got)); string(again) != string(got) {
 		t.Errorf("rendering is not stable:\n%s", diffText(string(got), string(again)))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pvehci/pvehci/internal/textdiff"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -195,7 +196,7 @@ func (p *Plan) Diff() []string {
 	if !p.Changed {
 		return nil
 	}
-	return diffLines(string(p.old), string(p.new))
+	return textdiff.Lines(string(p.old), string(p.new))
 }
 
 // New returns the file the plan writes; nil when nothing changes.
@@ -311,39 +312,4 @@ func (e *Editor) abandon(cause error) error {
 		return errors.Join(cause, fmt.Errorf("removing %s after the failure: %w; remove it by hand", NewPath, err))
 	}
 	return cause
-}
-
-// diffLines is a line diff by longest common subsequence, enough for
-// files of a few hundred lines.
-func diffLines(a, b string) []string {
-	x := strings.Split(strings.TrimSuffix(a, "\n"), "\n")
-	y := strings.Split(strings.TrimSuffix(b, "\n"), "\n")
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			i, j = i+1, j+1
-		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
-			out = append(out, "- "+x[i])
-			i++
-		default:
-			out = append(out, "+ "+y[j])
-			j++
-		}
-	}
-	return out
 }

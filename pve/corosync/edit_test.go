@@ -75,7 +75,7 @@ func TestEditorApply(t *testing.T) {
 	if exists(dir, NewPath) {
 		t.Error("planning wrote corosync.conf.new")
 	}
-	golden(t, "plan-add-link1.golden", []byte(p.String()))
+	checkGolden(t, "plan-add-link1.golden", []byte(p.String()))
 
 	if err := ed.Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
@@ -270,13 +270,4 @@ func TestEditorPlanFailures(t *testing.T) {
 			t.Errorf("Plan error = %v", err)
 		}
 	})
-}
-
-func TestDiffLines(t *testing.T) {
-	t.Parallel()
-	got := diffLines("a\nb\nc\n", "a\nc\nd\n")
-	want := []string{"- b", "+ d"}
-	if !slices.Equal(got, want) {
-		t.Errorf("diffLines = %q, want %q", got, want)
-	}
 }

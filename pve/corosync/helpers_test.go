@@ -1,6 +1,8 @@
 package corosync
 
 import (
+	"github.com/pvehci/pvehci/internal/golden"
+	"github.com/pvehci/pvehci/internal/textdiff"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,28 +22,15 @@ func readTestdata(t *testing.T, name string) []byte {
 // golden compares got with testdata/name. With UPDATE_GOLDEN=1 in the
 // environment it rewrites the file instead, for a deliberate change that
 // the diff in review then shows.
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 rewrites it):\n%s", p, diffText(string(want), string(got)))
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // diffText is diffLines as one text, "-" for want and "+" for got.
 func diffText(want, got string) string {
 	var s string
-	for _, l := range diffLines(want, got) {
+	for _, l := range textdiff.Lines(want, got) {
 		s += l + "\n"
 	}
 	return s
