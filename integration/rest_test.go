@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -69,6 +70,19 @@ func TestRESTThroughAnyNode(t *testing.T) {
 	if _, err := other.ResourceDefinitions.Get(ctx, "vm-100-disk-1"); err != nil {
 		t.Fatalf("resource definition read: %v", err)
 	}
+	// /metrics, through a follower, speaks LINSTOR's metric names.
+	resp, err := http.Get("http://" + followers[1].restAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"linstor_resource_definition_count 1", `linstor_node_state{`, "pvehci_build_info"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	// LINSTOR's errors come back as errors golinstor understands.
 	if _, err := other.Nodes.Get(ctx, "nope"); !errors.Is(err, lc.NotFoundError) {
 		t.Errorf("get of a missing node = %v, want golinstor's NotFoundError", err)
@@ -92,7 +106,7 @@ func TestRESTThroughAnyNode(t *testing.T) {
 	// With a second node gone, the survivor says it cannot serve.
 	followers[1].kill()
 	time.Sleep(2 * time.Second)
-	resp, err := http.Get("http://" + followers[0].restAddr + "/health")
+	resp, err = http.Get("http://" + followers[0].restAddr + "/health")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,11 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "advertise", Usage: "peer address other nodes dial (default: the node name's address, port 3372)", Sources: ucli.EnvVars("PVEHCI_ADVERTISE")},
 			&ucli.BoolFlag{Name: "controller", Usage: "this node may vote and lead (false: replicate only)", Value: true},
 			&ucli.StringFlag{Name: "api-listen", Usage: "address of the LINSTOR REST API (HTTP); default: the advertise address, port 3370; \"off\" disables it", Sources: ucli.EnvVars("PVEHCI_API_LISTEN")},
+			&ucli.StringFlag{Name: "api-https-listen", Usage: "address of the REST API over HTTPS, e.g. 10.0.0.1:3371 (needs --api-cert and --api-key)"},
+			&ucli.StringFlag{Name: "api-cert", Usage: "PEM certificate (chain) of the HTTPS REST API"},
+			&ucli.StringFlag{Name: "api-key", Usage: "PEM key of the HTTPS REST API"},
+			&ucli.StringFlag{Name: "api-client-ca", Usage: "PEM CAs whose client certificates HTTPS accepts; then a client certificate is required (the plugin's apicrt/apikey/apica)"},
+			&ucli.StringFlag{Name: "api-token-file", Usage: "file holding a bearer token every REST request but /health must carry"},
 			socketFlag(),
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -72,7 +77,14 @@ func daemonCommand(e env) *ucli.Command {
 				Advertise:  advertise,
 				Controller: c.Bool("controller"),
 				Socket:     c.String("socket"),
-				APIListen:  apiListen,
+				API: daemon.APIConfig{
+					HTTPListen:      apiListen,
+					HTTPSListen:     c.String("api-https-listen"),
+					CertFile:        c.String("api-cert"),
+					KeyFile:         c.String("api-key"),
+					ClientCAFile:    c.String("api-client-ca"),
+					BearerTokenFile: c.String("api-token-file"),
+				},
 			}, log, level)
 		},
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/logging"
-	"github.com/pvehci/pvehci/storage/api"
 )
 
 // Config is what `pvehci daemon` is started with.
@@ -32,10 +31,22 @@ type Config struct {
 	Advertise  string
 	Controller bool
 	Socket     string
-	// APIListen is the LINSTOR REST API's HTTP address (port 3370); empty
-	// turns the REST API off.
-	APIListen string
-	Timing    ha.Timing
+	// API configures the LINSTOR REST API; an empty HTTPListen turns it off.
+	API    APIConfig
+	Timing ha.Timing
+}
+
+// APIConfig is where and how the LINSTOR REST API listens.
+type APIConfig struct {
+	HTTPListen  string // host:port, normally the management address and 3370
+	HTTPSListen string // host:port (3371); HTTPS needs CertFile and KeyFile
+	CertFile    string
+	KeyFile     string
+	// ClientCAFile makes HTTPS require a client certificate from these CAs
+	// (the Proxmox plugin's apicrt/apikey/apica).
+	ClientCAFile string
+	// BearerTokenFile holds a token every request but /health must carry.
+	BearerTokenFile string
 }
 
 // DefaultDataDir is where a node keeps its certificates and raft state.
@@ -66,18 +77,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 	srv := &http.Server{Handler: localHandler(cluster, level, log), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
-	var restSrv *http.Server
-	if cfg.APIListen != "" {
-		restLn, err := net.Listen("tcp", cfg.APIListen)
+	restCtx, stopREST := context.WithCancel(context.Background())
+	restDone := make(chan error, 1)
+	if cfg.API.HTTPListen != "" {
+		restSrv, err := startREST(cluster, cfg.API, log)
 		if err != nil {
+			stopREST()
 			srv.Close()
 			cluster.Close(context.Background())
-			return fmt.Errorf("listening for the REST API on %s: %w (is a LINSTOR controller still running?)", cfg.APIListen, err)
+			return err
 		}
-		handler := api.New(clusterBackend{c: cluster}, api.Options{Logger: log.With("component", "rest")})
-		cluster.SetRESTHandler(handler)
-		restSrv = api.NewServer(cfg.APIListen, restFront(cluster, handler, log))
-		go restSrv.Serve(restLn)
+		go func() { restDone <- restSrv.Serve(restCtx) }()
+	} else {
+		restDone <- nil
 	}
 
 	notify(log, sddaemon.SdNotifyReady, "STATUS="+statusLine(cluster))
@@ -105,9 +117,8 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	srv.Shutdown(sctx)
-	if restSrv != nil {
-		restSrv.Shutdown(sctx)
-	}
+	stopREST()
+	<-restDone
 	if err := cluster.Close(sctx); err != nil {
 		return fmt.Errorf("leaving the cluster cleanly: %w", err)
 	}

@@ -6,17 +6,70 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 
 	linstor "github.com/LINBIT/golinstor"
 
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/api"
+	"github.com/pvehci/pvehci/storage/metrics"
 )
 
-// DefaultAPIPort is LINSTOR's REST port, which the Proxmox plugin dials.
-const DefaultAPIPort = 3370
+// LINSTOR's REST ports; the Proxmox plugin dials 3370 (3371 with TLS).
+const (
+	DefaultAPIPort      = 3370
+	DefaultAPITLSPort   = 3371
+	maxBearerTokenBytes = 4096
+)
+
+// startREST builds the REST API with its /metrics and binds its listeners;
+// a bad setting fails the daemon's start, naming the setting.
+func startREST(c *ha.Cluster, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
+	backend := clusterBackend{c: c}
+	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics")})
+	handler := api.New(backend, api.Options{
+		Logger:         log.With("component", "rest"),
+		Metrics:        m.Handler(),
+		ObserveRequest: m.ObserveRequest,
+	})
+	c.SetRESTHandler(handler)
+
+	sc := api.ServerConfig{Logger: log, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, ClientCAFile: cfg.ClientCAFile, HTTPSPort: api.PortDisabled}
+	if cfg.BearerTokenFile != "" {
+		data, err := os.ReadFile(cfg.BearerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the REST API token: %w", err)
+		}
+		if len(data) > maxBearerTokenBytes {
+			return nil, fmt.Errorf("the REST API token file %s is larger than %d bytes; it should hold one token", cfg.BearerTokenFile, maxBearerTokenBytes)
+		}
+		sc.BearerToken = strings.TrimSpace(string(data))
+	}
+	var err error
+	if sc.HTTPListener, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+		return nil, fmt.Errorf("listening for the REST API on %s: %w (is a LINSTOR controller still running?)", cfg.HTTPListen, err)
+	}
+	if cfg.HTTPSListen != "" {
+		if sc.HTTPSListener, err = net.Listen("tcp", cfg.HTTPSListen); err != nil {
+			sc.HTTPListener.Close()
+			return nil, fmt.Errorf("listening for the REST API (HTTPS) on %s: %w", cfg.HTTPSListen, err)
+		}
+		sc.HTTPSPort = 0
+	}
+	srv, err := api.Listen(restFront(c, handler, log), sc)
+	if err != nil {
+		sc.HTTPListener.Close()
+		if sc.HTTPSListener != nil {
+			sc.HTTPSListener.Close()
+		}
+		return nil, fmt.Errorf("starting the REST API: %w", err)
+	}
+	return srv, nil
+}
 
 // clusterBackend is what the REST API runs on in the daemon: the replicated
 // state through the cluster member. It is only called on the leader; other

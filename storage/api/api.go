@@ -122,10 +122,25 @@ type Options struct {
 	CompletionTimeout time.Duration
 	// PollInterval is how often completion is checked; default 100 ms.
 	PollInterval time.Duration
-	// Version is reported by /v1/controller/version; the default claims
-	// LINSTOR REST API 1.27.0 (LINSTOR 1.33), which pvehci implements
-	// the relevant parts of, with pvehci's own build as git_hash.
+	// Version is reported by /v1/controller/version; default
+	// DefaultVersion().
 	Version ControllerVersion
+	// Metrics, when set, is served at GET /metrics (storage/metrics), on
+	// the REST ports as LINSTOR serves it, behind the same authentication.
+	Metrics http.Handler
+	// ObserveRequest, when set, is called after every request with its
+	// method, answered status and duration (request metrics).
+	ObserveRequest func(method string, status int, elapsed time.Duration)
+}
+
+// DefaultVersion is what /v1/controller/version and linstor_info report
+// unless Options.Version says otherwise: LINSTOR REST API 1.27.0 (LINSTOR
+// 1.33), which pvehci implements the relevant parts of, with pvehci's own
+// build as git_hash.
+func DefaultVersion() ControllerVersion {
+	bi := buildinfo.Get()
+	return ControllerVersion{Version: "1.33.3", GitHash: "pvehci-" + bi.Version + "-" + bi.Commit,
+		BuildTime: bi.BuildTime, RestAPIVersion: "1.27.0"}
 }
 
 // Handler serves LINSTOR REST API v1. It is an http.Handler.
@@ -171,9 +186,7 @@ func New(b Backend, opts Options) *Handler {
 		opts.PollInterval = 100 * time.Millisecond
 	}
 	if opts.Version.RestAPIVersion == "" {
-		bi := buildinfo.Get()
-		opts.Version = ControllerVersion{Version: "1.33.3", GitHash: "pvehci-" + bi.Version + "-" + bi.Commit,
-			BuildTime: bi.BuildTime, RestAPIVersion: "1.27.0"}
+		opts.Version = DefaultVersion()
 	}
 	h := &Handler{b: b, opts: opts, log: opts.Logger.With("component", "linstor-api")}
 	h.pool, _ = b.(PoolObserver)
@@ -200,6 +213,9 @@ func NewServer(addr string, h http.Handler) *http.Server {
 func (h *Handler) routes() {
 	m := h.mux
 	m.HandleFunc("GET /health", h.health)
+	if h.opts.Metrics != nil {
+		m.Handle("GET /metrics", h.opts.Metrics)
+	}
 
 	// Controller.
 	m.HandleFunc("GET /v1/controller/version", h.controllerVersion)
@@ -306,8 +322,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
+		elapsed := h.opts.Clock.Since(start)
 		h.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "duration", h.opts.Clock.Since(start))
+			"status", rec.status, "duration", elapsed)
+		if h.opts.ObserveRequest != nil {
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // net/http's answer when nothing was written
+			}
+			h.opts.ObserveRequest(r.Method, status, elapsed)
+		}
 	}()
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.unrouted(rec, r)

@@ -63,6 +63,17 @@
 //
 // Package apitest has a Backend that completes all of these at once.
 //
+// # Transport and authentication
+//
+// [Listen] binds LINSTOR's ports, HTTP 3370 and HTTPS 3371 (TLS 1.2+),
+// on the address the daemon gives, and [Server.Serve] serves the handler
+// on them. A configured client CA requires a verified client certificate
+// on HTTPS, as LINSTOR does for the plugin's apicrt/apikey/apica, and
+// then plain HTTP serves only /health; a configured bearer token is
+// required on both. /health is always open, as in LINSTOR. Refusals are
+// 401 with an ApiCallRc that says what to configure (docs/api-compat.md).
+// Options.Metrics mounts storage/metrics at /metrics.
+//
 // # Placement and tie-breakers
 //
 // Autoplace, spawn and make-available use storage/placement. After every
