@@ -1,0 +1,159 @@
+package satellite
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/lvm"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// ResDir is where the satellite keeps its DRBD .res files; drbd-utils reads
+// them through an include, as LINSTOR's /var/lib/linstor.d
+// (research/linstor-server.md §2).
+const ResDir = "/var/lib/pvehci/drbd.d"
+
+// ResPath is the .res file of a resource.
+func ResPath(resource string) string { return ResDir + "/" + resource + ".res" }
+
+// DesiredState is everything one node should hold.
+type DesiredState struct {
+	Node      string
+	Resources []DesiredResource // sorted by name
+}
+
+// Resource returns the desired resource called name.
+func (d DesiredState) Resource(name string) (DesiredResource, bool) {
+	i, ok := slices.BinarySearchFunc(d.Resources, name, func(r DesiredResource, n string) int { return strings.Compare(r.Name, n) })
+	if !ok {
+		return DesiredResource{}, false
+	}
+	return d.Resources[i], true
+}
+
+// DesiredResource is one resource placed on the node.
+type DesiredResource struct {
+	Name string
+	// Delete is set when the node's resource carries DELETE: take it
+	// down, wipe its metadata, remove its LVs and its .res file.
+	Delete bool
+	// Down is set when it carries DRBD_DELETE (and not DELETE): take it
+	// down and remove the .res file, keep the LVs (LINSTOR's first
+	// delete phase).
+	Down     bool
+	Diskless bool
+	// Res is the rendered .res file; nil for a resource being deleted.
+	Res       []byte
+	PeerSlots int
+	// Peers are the DRBD node ids of the peers the .res file names.
+	Peers   []int
+	Volumes []DesiredVolume // by number
+	// Warnings are Build's notes about properties it did not render.
+	Warnings []string
+	// Err is why the resource could not be computed; the plan leaves such
+	// a resource alone and reports the error.
+	Err error
+}
+
+// DesiredVolume is one volume of a desired resource.
+type DesiredVolume struct {
+	Number int
+	Minor  int
+	// Diskless volumes have no LV; VG, ThinPool and LV are empty.
+	Diskless     bool
+	VG, ThinPool string
+	LV           string
+	// SizeKiB is the usable size, GrossKiB the backing size with DRBD's
+	// internal metadata (before rounding to the VG's extent size).
+	SizeKiB, GrossKiB int64
+}
+
+// Key is "VG/LV", the key of Observed.LVs.
+func (v DesiredVolume) Key() string { return v.VG + "/" + v.LV }
+
+// Device is the LV's device node.
+func (v DesiredVolume) Device() string { return lvm.DevicePath(v.VG, v.LV) }
+
+// Desired computes the desired state of node from the replicated state.
+// A resource that cannot be computed (a missing pool, a .res that does not
+// render) carries its error in DesiredResource.Err instead of failing the
+// others; Desired itself fails only for a node the state does not know.
+func Desired(st *state.State, node string) (DesiredState, error) {
+	if _, ok := st.Node(node); !ok {
+		return DesiredState{}, fmt.Errorf("compute desired state: node %s is not in the cluster state; check the node name (uname -n or --node) or join the node first", node)
+	}
+	d := DesiredState{Node: node}
+	for _, r := range st.ResourcesOnNode(node) {
+		d.Resources = append(d.Resources, desiredResource(st, node, r))
+	}
+	slices.SortFunc(d.Resources, func(a, b DesiredResource) int { return strings.Compare(a.Name, b.Name) })
+	return d, nil
+}
+
+func desiredResource(st *state.State, node string, r model.Resource) DesiredResource {
+	dr := DesiredResource{
+		Name:      r.Name,
+		Delete:    r.Flags.Has(model.RscFlagDelete),
+		Down:      r.Flags.Has(model.RscFlagDrbdDelete) && !r.Flags.Has(model.RscFlagDelete),
+		Diskless:  r.Diskless(),
+		PeerSlots: r.PeerSlots,
+	}
+	if dr.PeerSlots <= 0 {
+		dr.PeerSlots = model.DefaultPeerSlots
+	}
+	fail := func(err error) DesiredResource {
+		dr.Err = fmt.Errorf("resource %s: %w", r.Name, err)
+		return dr
+	}
+	def, ok := st.ResourceDefinition(r.Name)
+	if !ok {
+		return fail(fmt.Errorf("its definition is missing from the state"))
+	}
+	for _, vd := range def.VolumeDefinitions {
+		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB}
+		if !v.Diskless {
+			vol, ok := r.Volume(vd.VolumeNumber)
+			if !ok {
+				return fail(fmt.Errorf("volume %d has no volume on %s; recreate the resource", vd.VolumeNumber, node))
+			}
+			pool, ok := st.StoragePool(node, vol.StoragePool)
+			if !ok {
+				return fail(fmt.Errorf("volume %d: storage pool %s does not exist on %s; create it or move the resource", vd.VolumeNumber, vol.StoragePool, node))
+			}
+			if pool.ProviderKind != model.ProviderLVMThin {
+				return fail(fmt.Errorf("volume %d: storage pool %s is %s; this satellite manages only LVM-thin pools", vd.VolumeNumber, pool.Name, pool.ProviderKind))
+			}
+			v.VG, v.ThinPool = pool.Props[model.KeyStorDriverLvmVg], pool.Props[model.KeyStorDriverThinPool]
+			if v.VG == "" || v.ThinPool == "" {
+				return fail(fmt.Errorf("storage pool %s on %s lacks %s or %s; set both on the pool", pool.Name, node, model.KeyStorDriverLvmVg, model.KeyStorDriverThinPool))
+			}
+			v.LV = lvm.VolumeLVName(r.Name, vd.VolumeNumber)
+			v.GrossKiB = GrossKiB(vd.SizeKiB, dr.PeerSlots)
+		}
+		dr.Volumes = append(dr.Volumes, v)
+	}
+	if dr.Delete || dr.Down {
+		return dr
+	}
+	cfg, warnings, err := drbd.Build(st, r.Name, drbd.BuildOptions{Local: node})
+	if err != nil {
+		return fail(fmt.Errorf("build .res: %w", err))
+	}
+	dr.Warnings = warnings
+	for _, n := range cfg.Nodes {
+		// Two diskless nodes get no connection (drbd.SelectPaths).
+		if n.NodeID != r.NodeID && !(dr.Diskless && n.Diskless) {
+			dr.Peers = append(dr.Peers, n.NodeID)
+		}
+	}
+	slices.Sort(dr.Peers)
+	res, err := drbd.Render(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("render .res: %w", err))
+	}
+	dr.Res = res
+	return dr
+}

@@ -1,0 +1,68 @@
+// Package satellite is the node side of pvehci's storage: the reconciler that
+// turns the desired state of one node (from the replicated controller state,
+// ha/state) into LVM-thin volumes, DRBD .res files and running DRBD
+// resources, the job LINSTOR's satellite does.
+//
+// A pass has four steps, each usable on its own:
+//
+//   - [Desired] computes what the node should hold: every resource placed on
+//     it, with its rendered .res file (storage/drbd Build and Render) and its
+//     diskful volumes (volume group, thin pool, LV name, DRBD gross size).
+//   - [Reconciler.Observe] reads what the node holds: lvs and vgs reports,
+//     the .res files, and `drbdsetup events2 --now --statistics`. It runs
+//     only read commands.
+//   - [Plan] compares the two and lists the smallest set of typed actions
+//     ([Action]) in a safe order. A converged node gives an empty plan, so a
+//     pass over it runs no mutating command at all.
+//   - [Reconciler.Apply] executes the actions through run.Runner and
+//     hostfs.FS.
+//
+// # Safety rules
+//
+// They follow the shared design (§4) and the failure modes collected in
+// research/linstor-server.md §8 and research/peers.md:
+//
+//   - Idempotent: an action is planned only when the
+//     observed state lacks its effect, so a pass after a crash at any point
+//     plans exactly what is left.
+//   - Owned objects only: an LV is ours when it carries the tag lvm.Tag.
+//     An untagged LV where a resource's volume should be is reported as an
+//     [Orphan] and the resource is not touched (no .res that points at a
+//     foreign LV, no create-md on it, never lvremove). Tagged LVs, .res files
+//     and DRBD resources that no desired resource owns are reported as
+//     orphans too and left alone: removing them takes an explicit operator
+//     command, because "not in the state" may as well mean "the state lost
+//     it" (linstor-server.md §8 #1, #11).
+//   - Deletes only for a resource this node holds with flag DELETE (all
+//     steps) or DRBD_DELETE (down and .res only; LINSTOR's two phases,
+//     linstor-server.md §3 "Delete one replica"), and never for the last
+//     UpToDate copy: a resource that is up with good local data is only
+//     taken down while a connected peer has every volume UpToDate (§8 #3),
+//     and never while it is Primary or open.
+//   - Metadata is created only on a volume shown to have none: an LV made in
+//     the same pass, or one whose `drbdmeta get-gi` says there is no valid
+//     metadata (exit code 1 or 255, as LINSTOR's DrbdLayer reads it).
+//     create-md on live metadata would throw away the generation
+//     identifiers.
+//   - No skipped initial sync: this slice never runs new-current-uuid
+//     --clear-bitmap, so every new replica gets a full sync from an UpToDate
+//     peer. Skipping is only safe for a brand-new thin definition with one
+//     predetermined winner (linstor-server.md §3, peers.md "never claim sync
+//     for bytes you did not copy"), which needs the controller's winner and
+//     DRBD_INITIALIZED bookkeeping first.
+//   - .res files are written atomically with a backup; when `drbdadm adjust`
+//     fails after a write, the previous file is put back byte for byte, the
+//     resource's remaining actions are skipped (so none of its LVs is
+//     removed), and the outcome carries the command and its stderr tail.
+//   - A failure of one resource never stops the others (§8 #2): actions are
+//     grouped per resource and a failed action skips only the rest of its
+//     group.
+//
+// # Sizes
+//
+// A diskful volume's LV holds the data and DRBD's internal metadata for
+// every peer slot (create-md --max-peers). [GrossKiB] computes that size with
+// the exact formula of the DRBD 9 user's guide (§23.1.3 "Estimating meta data
+// size"), see [MetaDataKiB]; [Plan] rounds it up to the volume group's extent
+// size, as LINSTOR's StorageLayerSizeCalculator does.
+package satellite

@@ -1,0 +1,100 @@
+package satellite
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/lvm"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+func TestPlanEdgeCases(t *testing.T) {
+	t.Parallel()
+	const key = "pve/" + rsc + "_00000"
+	ourLV := func(sizeKiB uint64, attr string) map[string]lvm.LV {
+		return map[string]lvm.LV{key: {Name: rsc + "_00000", VG: "pve", Attr: lvm.LVAttr(attr), Size: sizeKiB * 1024, PoolLV: "data", Tags: []string{lvm.Tag}}}
+	}
+	upNoPeer := func(disk drbd.DiskState, role drbd.Role) map[string]drbd.ObservedResource {
+		return map[string]drbd.ObservedResource{rsc: {Name: rsc, Role: role,
+			Devices: []drbd.ObservedDevice{{Volume: 0, Minor: 1000, Disk: disk}}}}
+	}
+	tests := []struct {
+		name    string
+		flag    string // resource flag on pve1
+		got     Observed
+		want    []Kind
+		problem string
+	}{
+		{name: "LV there with metadata, not up: adjust only",
+			got:  Observed{LVs: ourLV(1052672, "Vwi-a-tz--"), HasMD: map[string]bool{key: true}},
+			want: []Kind{WriteRes, Adjust}},
+		{name: "inactive LV is activated",
+			got:  Observed{LVs: ourLV(1052672, "Vwi---tz--"), HasMD: map[string]bool{key: true}},
+			want: []Kind{ActivateLV, WriteRes, Adjust}},
+		{name: "LV smaller than DRBD needs is refused",
+			got:     Observed{LVs: ourLV(1048576, "Vwi-a-tz--")},
+			problem: "lvextend -L 1048864k"},
+		{name: "metadata probe that could not tell is refused",
+			got:     Observed{LVs: ourLV(1052672, "Vwi-a-tz--"), ProbeErr: map[string]error{key: errors.New("exit code 20")}},
+			problem: "exit code 20"},
+		{name: "missing VG is refused",
+			got:     Observed{},
+			problem: "volume group pve does not exist"},
+		{name: "DRBD_DELETE takes down and removes the .res, keeps the LV",
+			flag: model.RscFlagDrbdDelete,
+			got:  Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskInconsistent, drbd.RoleSecondary), Res: map[string][]byte{rsc: []byte("x")}},
+			want: []Kind{Down, RemoveRes}},
+		{name: "delete of a Primary is refused",
+			flag:    model.RscFlagDelete,
+			got:     Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskInconsistent, drbd.RolePrimary)},
+			problem: "Primary"},
+		{name: "delete of a lone UpToDate replica is refused",
+			flag:    model.RscFlagDelete,
+			got:     Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskUpToDate, drbd.RoleSecondary)},
+			problem: "last UpToDate replica"},
+		{name: "delete of a resource that is already down still completes",
+			flag: model.RscFlagDelete,
+			got:  Observed{LVs: ourLV(1052672, "Vwi-a-tz--")},
+			want: []Kind{WipeMD, RemoveLV}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := cluster(t, rsc)
+			if tc.flag != "" {
+				setResourceFlag(t, s, rsc, "pve1", tc.flag)
+			}
+			want, err := Desired(s, "pve1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.got.ExtentKiB == nil && tc.got.LVs != nil {
+				tc.got.ExtentKiB = map[string]int64{"pve": 4096}
+			}
+			p := Plan(want, tc.got)
+			var kinds []Kind
+			for _, a := range p.Actions {
+				kinds = append(kinds, a.Kind)
+			}
+			if !slices.Equal(kinds, tc.want) {
+				t.Errorf("actions = %v, want %v", kinds, tc.want)
+			}
+			switch {
+			case tc.problem == "" && len(p.Problems) > 0:
+				t.Errorf("problems = %v", p.Problems)
+			case tc.problem != "" && (len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Err.Error(), tc.problem)):
+				t.Errorf("problems = %v, want one with %q", p.Problems, tc.problem)
+			}
+		})
+	}
+}
+
+func TestDesiredUnknownNode(t *testing.T) {
+	t.Parallel()
+	if _, err := Desired(cluster(t), "pve9"); err == nil || !strings.Contains(err.Error(), "pve9") {
+		t.Errorf("err = %v, want one naming the node", err)
+	}
+}
