@@ -1,0 +1,122 @@
+// Package sim is a simulated storage kernel for tests and `pvehci lab`: it
+// answers the command lines the satellite runs (lvs, lvcreate, …) the way the
+// real tools answer them, through the one interface the satellite uses to run
+// programs, [run.Runner]. The satellite's code path is then the same as on a
+// real host; only the Runner differs.
+//
+// This machine (and CI) has neither device-mapper nor DRBD 9 in its kernel
+// (shared research testbed-local.md §2 and §5), so the real tools can only
+// be used for metadata. The simulation fills that gap. Fidelity matters more
+// than breadth: a command line the model does not cover fails with a
+// non-zero exit and a message saying so, never with a silent success.
+//
+// # LVM thin
+//
+// A [Host] is one node. It has volume groups (one PV each, set up with
+// [Host.AddVG]) and LVM thin pools ([Host.AddThinPool]); through
+// [Host.Runner] it answers:
+//
+//	lvs|vgs|pvs --reportformat json --units b --nosuffix -o FIELD,… [VG|VG/LV|@TAG …]
+//	lvcreate -V|--virtualsize SIZE -T|--thin VG/POOL -n|--name NAME [--addtag TAG]…
+//	lvcreate --virtualsize SIZE VG --thinpool POOL --name NAME   (LINSTOR's form)
+//	lvcreate -s|--snapshot [-n|--name NAME] [-k|--setactivationskip y|n] [-K] [-a|--activate y|n] [-p|--permission r|rw] [--addtag TAG]… VG/LV
+//	lvremove [-f|--force] [-y|--yes] VG/LV…
+//	lvextend -L|--size [+]SIZE VG/LV
+//	lvchange [--addtag TAG]… [--deltag TAG]… [-a|--activate y|n] [-K] [-k|--setactivationskip y|n] VG/LV
+//
+// plus -y/--yes, -q/--quiet and --config STRING (accepted and ignored, since
+// the simulation has no devices to filter) on each of them. Sizes take
+// lvm's input units (lvs(8) "Size[UNIT]": always powers of two, default MiB).
+// Messages and exit codes are the ones lvm2 2.03 prints (verified on this
+// machine with metadata-only operations, see the tests): 0 on success, 3 for
+// a command-line error, 5 for a failed operation.
+//
+// Each thin LV holds real data: a sparse map of pool chunks (64 KiB, the
+// lvm default thin_pool_chunk_size) that snapshots share copy-on-write as
+// dm-thin does. [Host.Device] opens an active LV as a block device with
+// ReadAt and WriteAt. Unprovisioned chunks read as zeros (pools zero new
+// chunks, the 'z' attribute). A write that needs a new chunk when the pool
+// has none left fails with ENOSPC and puts the pool into the out-of-data-
+// space state (lv_attr health 'D', data_percent 100.00): this is dm-thin's
+// behaviour with `errorwhenfull y` (lvmthin(7) "errorwhenfull y: Writes to
+// thin LVs immediately return an error"). The default `errorwhenfull n`
+// queues writes for up to 60 s first; the simulation does not queue, because
+// a test cannot wait for that and the outcome after the timeout is the same
+// error. Extending the pool (lvextend) leaves the out-of-space state.
+//
+// # DRBD 9
+//
+// A [Network] connects hosts ([Network.Attach]); tests cut and heal links
+// ([Network.Cut], [Network.Heal], [Network.Isolate]) and drive resyncs
+// ([Network.Resync] block by block, [Network.Settle] to the end). A host
+// that is not attached has no DRBD module: drbdadm and drbdsetup fail with
+// exit code 20 as on this machine (testbed-local.md §2). On an attached
+// host the Runner answers:
+//
+//	drbdadm -c FILE [-v…] [--max-peers N] [--] [--force] create-md RES[/VOL]
+//	drbdadm -c FILE adjust|up|down|primary [--force]|secondary RES
+//	drbdadm -c FILE new-current-uuid --clear-bitmap RES[/VOL]
+//	drbdadm -c FILE suspend-io|resume-io|disconnect|verify RES[/VOL]
+//	drbdadm -c FILE connect [--discard-my-data] RES
+//	drbdsetup events2 --now [--statistics] [RES|all]
+//	drbdsetup status --json [RES]
+//
+// FILE is read from the real file system and parsed for the subset that
+// storage/drbd renders (node-id, volume/device minor/disk, options, net,
+// connection/path; `include` is followed); __DRBD_NODE__ in the command's
+// environment names the host drbdadm acts as (testbed-local.md §2). Every
+// events2 line parses with [drbd.ParseEvent] and applies to
+// [drbd.Observed].
+//
+// The model, each part with the DRBD User's Guide section it follows:
+//
+//   - metadata per backing LV that outlives down/up, with the generation
+//     identifiers (current UUID, bitmap UUID per peer) and a 4 KiB bitmap
+//     per peer (23.1, 23.2); the device is the LV less the internal
+//     metadata (23.1.3 exact formula);
+//   - connections: Connecting, Connected, StandAlone; per volume Off,
+//     Established, SyncSource/SyncTarget with done%; the handshake compares
+//     generation identifiers (23.2.3, 23.2.4): no resync, a bitmap-based
+//     resync either way, a full sync toward just-created metadata, or split
+//     brain (2.11) when both sides started a generation while apart; the
+//     sync target adopts the source's UUIDs (23.2.3);
+//   - a Primary writes to its disk and, block for block, to every connected
+//     peer's disk; blocks for unreachable peers are marked out of sync, and
+//     a Primary that loses a peer starts a new data generation (23.2.1);
+//   - auto-promote on opening [DRBDDevice] for writing, demote on the last
+//     close (2.5); one Primary at a time (no allow-two-primaries);
+//   - quorum majority/all/N, diskful voters, diskless tiebreakers, outdating
+//     of the Secondary that loses its Primary while both reach the
+//     tiebreaker (11.21.1–11.21.3); on-no-quorum io-error gives EIO,
+//     suspend-io suspends (suspended:quorum);
+//   - `new-current-uuid --clear-bitmap` on fresh connected replicas makes
+//     them UpToDate without a sync ("Skipping initial device
+//     synchronization"); `primary --force` starts a full sync (4.6);
+//   - online verify (2.9, 11.9) compares peers' blocks and marks the
+//     differing ones, resynchronized at the next connect.
+//
+// Exit codes and messages follow drbd-utils where known (10 kernel
+// failure, 11 state change failed, 17 failed promotion, 20 no module);
+// some wording is from memory of drbd-utils 9 and marked so in the code.
+//
+// # What is not modelled
+//
+// LVM: linear (thick) LVs, PV and VG commands (pvcreate, vgcreate), thin
+// pool creation through lvcreate, lvconvert, lvrename, text (non-JSON)
+// reports, report sorting options, --select, metadata space exhaustion
+// (metadata_percent is an estimate), discards.
+//
+// DRBD: protocols A and B (every write is synchronous), timing and
+// bandwidth (a resync moves when the test says so), blocked I/O (a write
+// that the kernel would block until resume-io returns EAGAIN instead), the
+// live events2 stream (only --now), drbdadm without -c, dry runs, resize,
+// detach/attach, forget-peer, del-peer, set-gi/drbdmeta, fencing handlers
+// and automatic split-brain recovery policies, allow-two-primaries,
+// quorum-minimum-redundancy, resync between two Secondaries over a
+// connection that stayed up (it waits for the next connect), the metadata
+// bytes inside the LV, and the timing of any of it.
+package sim
+
+import "github.com/pvehci/pvehci/internal/run"
+
+var _ run.Runner = hostRunner{}
