@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/health"
+	"github.com/pvehci/pvehci/internal/localapi"
+	"github.com/pvehci/pvehci/internal/run"
+)
+
+// healthStatusTimeout bounds the local API call: a wedged daemon must make
+// the controller checks unknown, not hang the admin's terminal.
+const healthStatusTimeout = 5 * time.Second
+
+func healthCommand(e env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "health",
+		Usage: "show what is wrong on this node, worst first, with the command that fixes each problem",
+		Description: "Checks corosync (quorum, knet links), the controller cluster (membership, leader,\n" +
+			"certificates) through the local daemon, DRBD (split brain, disks, connections,\n" +
+			"out-of-sync blocks) and the LVM thin pools. A problem that only follows from\n" +
+			"another one is shown as skipped, so the first lines are the ones to fix.\n" +
+			"If the local daemon does not answer, the controller checks are unknown and the\n" +
+			"local ones still run.\n\n" +
+			"The exit code follows the Nagios plugin convention, for monitoring systems:\n" +
+			"0 all OK, 1 warning, 2 critical, 3 unknown (a check could not tell). A known\n" +
+			"critical problem outranks an unknown.\n\n" +
+			"Check codes: " + strings.Join(healthCodes(), ", ") + ".",
+		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&ucli.StringSliceFlag{Name: "check", Usage: "run only the check `CODE` (and what it depends on); repeat for several"},
+			socketFlag(),
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if c.Args().Present() {
+				return usageError{fmt.Errorf("health takes no arguments; to run one check: pvehci health --check CODE")}
+			}
+			cmds := health.Commands{Runner: run.Exec{}}
+			src := health.Sources{
+				Corosync:   cmds,
+				DRBD:       cmds,
+				LVM:        cmds,
+				Controller: localController{client(c)},
+			}
+			code, err := runHealth(ctx, e, src, healthOptions{
+				json:   c.Bool("json"),
+				checks: c.StringSlice("check"),
+				colour: isTerminalWriter(e.stdout),
+			})
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				// An empty message: the report already said everything.
+				return ucli.Exit("", code)
+			}
+			return nil
+		},
+	}
+}
+
+type healthOptions struct {
+	json   bool
+	checks []string
+	colour bool
+}
+
+// runHealth runs the checks on src and prints the report; it returns the
+// report's Nagios exit code. It is apart from the command so that tests
+// can feed canned sources.
+func runHealth(ctx context.Context, e env, src health.Sources, opts healthOptions) (int, error) {
+	reg := health.Default()
+	var only []health.Code
+	for _, s := range opts.checks {
+		code := health.Code(strings.ToUpper(strings.TrimSpace(s)))
+		if _, ok := reg.Lookup(code); !ok {
+			return 0, usageError{fmt.Errorf("--check %s: no such check; use one of %s", s, strings.Join(healthCodes(), ", "))}
+		}
+		only = append(only, code)
+	}
+	rep, err := reg.Run(ctx, src, only...)
+	if err != nil {
+		return 0, err
+	}
+	if opts.json {
+		b, err := rep.JSON()
+		if err != nil {
+			return 0, err
+		}
+		if _, err := e.stdout.Write(b); err != nil {
+			return 0, err
+		}
+	} else if err := rep.WriteText(e.stdout, opts.colour); err != nil {
+		return 0, err
+	}
+	return rep.ExitCode, nil
+}
+
+func healthCodes() []string {
+	var out []string
+	for _, c := range health.Checks() {
+		out = append(out, string(c.Code))
+	}
+	return out
+}
+
+// localController reads the cluster status from the local daemon.
+type localController struct{ c *localapi.Client }
+
+func (l localController) Status(ctx context.Context) (ha.ClusterStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, healthStatusTimeout)
+	defer cancel()
+	var st ha.ClusterStatus
+	err := l.c.Do(ctx, "GET", "/v1/status", nil, &st)
+	return st, err
+}
+
+// isTerminalWriter reports whether w is a terminal, so colour goes only to
+// a person and never into a pipe, a file or /dev/null.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}
