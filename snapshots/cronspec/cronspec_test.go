@@ -157,7 +157,8 @@ func TestCatchUpRunsOnce(t *testing.T) {
 // parse here, or a stored job could never run.
 func TestAcceptsWhatModelStores(t *testing.T) {
 	for _, spec := range []string{"0 3 * * *", "*/15 * * * *", "0 2 * * 1-5", "0 4 1 * *", "0 3 * * SUN", "0 0 1 JAN *",
-		"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@every 6h", "0 3 ? * *"} {
+		"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@every 6h", "0 3 ? * *",
+		"CRON_TZ=Europe/Berlin 0 3 * * 0", "TZ=UTC 0 2 * * *", "30 0 3 * * *", "CRON_TZ=America/New_York @daily"} {
 		if err := model.ValidateCron(spec); err != nil {
 			t.Errorf("model refuses %q: %v", spec, err)
 			continue

@@ -310,7 +310,9 @@ func TestValidateLayerStack(t *testing.T) {
 func TestValidateCron(t *testing.T) {
 	for spec, ok := range map[string]bool{
 		"0 3 * * *": true, "*/15 * * * 1-5": true, "0 0 1 JAN *": true, "@daily": true, "@every 6h": true,
-		"": false, "* * *": false, "0 3 * * * *": false, "@sometimes": false, "0 3 * * $": false,
+		"30 0 3 * * *": true, "CRON_TZ=Europe/Berlin 0 3 * * 0": true, "TZ=UTC @daily": true,
+		"": false, "* * *": false, "0 3 * * * * *": false, "@sometimes": false, "0 3 * * $": false,
+		"CRON_TZ=Europe/Berlin": false, "CRON_TZ= 0 3 * * *": false, "CRON_TZ=Eu;rope 0 3 * * *": false,
 	} {
 		if err := ValidateCron(spec); (err == nil) != ok {
 			t.Errorf("%q: %v", spec, err)

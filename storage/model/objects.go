@@ -405,16 +405,34 @@ type JobSchedule struct {
 	UpdatedAt int64             `json:"updated_at"` // ms since the epoch
 }
 
-// ValidateCron checks a cron spec's shape: five fields of cron characters,
-// or a descriptor such as "@daily" or "@every 6h". The scheduler parses it
-// fully; the state only keeps garbage out, with a check that does not change
-// between versions (a stricter check in a newer binary would make replicas
-// disagree on old log entries).
+// ValidateCron checks a cron spec's shape: an optional time zone prefix
+// (CRON_TZ=Europe/Berlin or TZ=...), then five fields of cron characters
+// or six with seconds first, or a descriptor such as "@daily" or
+// "@every 6h". The scheduler (snapshots/cronspec) parses it fully before the
+// leader proposes it; the state only keeps garbage out, with a check that
+// must not change between released versions (a stricter check in a newer
+// binary would make replicas disagree on old log entries). It was widened to
+// zones and seconds before the first release, to match what the scheduler
+// runs.
 func ValidateCron(spec string) error {
 	s := strings.TrimSpace(spec)
-	fix := `use five fields "minute hour day-of-month month day-of-week" such as "0 3 * * *", or @hourly, @daily, @weekly, @every 6h`
+	fix := `use five fields "minute hour day-of-month month day-of-week" such as "0 3 * * *" (six with seconds first), ` +
+		`optionally after CRON_TZ=Zone/Name, or @hourly, @daily, @weekly, @every 6h`
 	if s == "" {
 		return fmt.Errorf("cron spec is empty; %s", fix)
+	}
+	if strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
+		zone, rest, ok := strings.Cut(s, " ")
+		_, name, _ := strings.Cut(zone, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("cron spec %q has a time zone but no schedule after it; %s", s, fix)
+		}
+		for _, c := range name {
+			if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || strings.ContainsRune("/_+-", c)) {
+				return fmt.Errorf("time zone %q contains %q; use a name such as Europe/Berlin or UTC", name, c)
+			}
+		}
+		s = strings.TrimSpace(rest)
 	}
 	if strings.HasPrefix(s, "@") {
 		switch f := strings.Fields(s); {
@@ -426,8 +444,8 @@ func ValidateCron(spec string) error {
 		return fmt.Errorf("cron descriptor %q is unknown; %s", s, fix)
 	}
 	fields := strings.Fields(s)
-	if len(fields) != 5 {
-		return fmt.Errorf("cron spec %q has %d fields, not 5; %s", s, len(fields), fix)
+	if len(fields) != 5 && len(fields) != 6 {
+		return fmt.Errorf("cron spec %q has %d fields, not 5 (or 6 with seconds); %s", s, len(fields), fix)
 	}
 	for _, f := range fields {
 		for _, c := range f {
