@@ -105,199 +105,179 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
+// printList prints a fetched list: the server's own JSON with -o json, else
+// a table under header whose rows addRows makes for each item (an item may
+// make several rows, or fetch more for its row).
+func printList[T any](e env, a *apiConn, format string, items []T, err error, compare func(x, y T) int,
+	header []string, addRows func(item T, add func(columns ...string)) error) error {
+	l, err := fetchList(a, items, err, compare)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return l.writeJSON(e.stdout)
+	}
+	var rows [][]string
+	add := func(columns ...string) { rows = append(rows, columns) }
+	for _, item := range l.items {
+		if err := addRows(item, add); err != nil {
+			return err
+		}
+	}
+	return table(e.stdout, header, rows)
+}
+
 func nodeListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the nodes: type, addresses and connection state", func(ctx context.Context, a *apiConn, format string) error {
 		nodes, err := a.Nodes.GetAll(ctx)
-		l, err := fetchList(a, nodes, err, func(x, y lc.Node) int { return cmp.Compare(x.Name, y.Name) })
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, n := range l.items {
-			var addrs []string
-			for _, ni := range n.NetInterfaces {
-				a := ni.Address.String()
-				if ni.SatellitePort != 0 {
-					a += ":" + strconv.Itoa(int(ni.SatellitePort))
+		return printList(e, a, format, nodes, err, func(x, y lc.Node) int { return cmp.Compare(x.Name, y.Name) },
+			[]string{"NODE", "NODE TYPE", "ADDRESSES", "STATE"},
+			func(n lc.Node, add func(columns ...string)) error {
+				var addrs []string
+				for _, ni := range n.NetInterfaces {
+					a := ni.Address.String()
+					if ni.SatellitePort != 0 {
+						a += ":" + strconv.Itoa(int(ni.SatellitePort))
+					}
+					if ni.SatelliteEncryptionType != "" {
+						a += " (" + strings.ToUpper(ni.SatelliteEncryptionType) + ")"
+					}
+					addrs = append(addrs, a)
 				}
-				if ni.SatelliteEncryptionType != "" {
-					a += " (" + strings.ToUpper(ni.SatelliteEncryptionType) + ")"
+				state := titleCase(n.ConnectionStatus)
+				if slices.Contains(n.Flags, "EVICTED") {
+					state = "Evicted"
 				}
-				addrs = append(addrs, a)
-			}
-			state := titleCase(n.ConnectionStatus)
-			if slices.Contains(n.Flags, "EVICTED") {
-				state = "Evicted"
-			}
-			rows = append(rows, []string{n.Name, titleCase(n.Type), strings.Join(addrs, ", "), state})
-		}
-		return table(e.stdout, []string{"NODE", "NODE TYPE", "ADDRESSES", "STATE"}, rows)
+				add(n.Name, titleCase(n.Type), strings.Join(addrs, ", "), state)
+				return nil
+			})
 	})
 }
 
 func storagePoolListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the storage pools of all nodes with their capacity", func(ctx context.Context, a *apiConn, format string) error {
 		pools, err := a.Nodes.GetStoragePoolView(ctx)
-		l, err := fetchList(a, pools, err, func(x, y lc.StoragePool) int {
+		return printList(e, a, format, pools, err, func(x, y lc.StoragePool) int {
 			return cmp.Or(cmp.Compare(x.StoragePoolName, y.StoragePoolName), cmp.Compare(x.NodeName, y.NodeName))
-		})
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, p := range l.items {
-			free, total := "", ""
-			if p.ProviderKind != lc.DISKLESS {
-				free, total = formatKiB(p.FreeCapacity), formatKiB(p.TotalCapacity)
-			}
-			rows = append(rows, []string{p.StoragePoolName, p.NodeName, string(p.ProviderKind),
-				p.Props["StorDriver/StorPoolName"], free, total, yesNo(p.SupportsSnapshots), reportsState(p.Reports)})
-		}
-		return table(e.stdout, []string{"STORAGE POOL", "NODE", "DRIVER", "POOL NAME", "FREE", "TOTAL", "SNAPSHOTS", "STATE"}, rows)
+		},
+			[]string{"STORAGE POOL", "NODE", "DRIVER", "POOL NAME", "FREE", "TOTAL", "SNAPSHOTS", "STATE"},
+			func(p lc.StoragePool, add func(columns ...string)) error {
+				free, total := "", ""
+				if p.ProviderKind != lc.DISKLESS {
+					free, total = formatKiB(p.FreeCapacity), formatKiB(p.TotalCapacity)
+				}
+				add(p.StoragePoolName, p.NodeName, string(p.ProviderKind),
+					p.Props["StorDriver/StorPoolName"], free, total, yesNo(p.SupportsSnapshots), reportsState(p.Reports))
+				return nil
+			})
 	})
 }
 
 func resourceGroupListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the resource groups: placement filter and volume groups", func(ctx context.Context, a *apiConn, format string) error {
 		groups, err := a.ResourceGroups.GetAll(ctx)
-		l, err := fetchList(a, groups, err, func(x, y lc.ResourceGroup) int { return cmp.Compare(x.Name, y.Name) })
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, g := range l.items {
-			// One request per group, as the linstor client makes: the
-			// volume numbers are not part of the group object.
-			vgs, err := a.ResourceGroups.GetVolumeGroups(ctx, g.Name)
-			if err != nil {
-				return a.fail(err)
-			}
-			var nrs []string
-			for _, vg := range vgs {
-				nrs = append(nrs, strconv.Itoa(int(vg.VolumeNumber)))
-			}
-			rows = append(rows, []string{g.Name, selectFilter(g.SelectFilter), strings.Join(nrs, ","), g.Description})
-		}
-		return table(e.stdout, []string{"RESOURCE GROUP", "SELECT FILTER", "VLMNRS", "DESCRIPTION"}, rows)
+		return printList(e, a, format, groups, err, func(x, y lc.ResourceGroup) int { return cmp.Compare(x.Name, y.Name) },
+			[]string{"RESOURCE GROUP", "SELECT FILTER", "VLMNRS", "DESCRIPTION"},
+			func(g lc.ResourceGroup, add func(columns ...string)) error {
+				// One request per group, as the linstor client makes: the
+				// volume numbers are not part of the group object.
+				vgs, err := a.ResourceGroups.GetVolumeGroups(ctx, g.Name)
+				if err != nil {
+					return a.fail(err)
+				}
+				var nrs []string
+				for _, vg := range vgs {
+					nrs = append(nrs, strconv.Itoa(int(vg.VolumeNumber)))
+				}
+				add(g.Name, selectFilter(g.SelectFilter), strings.Join(nrs, ","), g.Description)
+				return nil
+			})
 	})
 }
 
 func resourceDefinitionListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the resource definitions: group, layers, size and state", func(ctx context.Context, a *apiConn, format string) error {
 		rds, err := a.ResourceDefinitions.GetAll(ctx, lc.RDGetAllRequest{WithVolumeDefinitions: true})
-		l, err := fetchList(a, rds, err, func(x, y lc.ResourceDefinitionWithVolumeDefinition) int { return cmp.Compare(x.Name, y.Name) })
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, rd := range l.items {
-			var layers []string
-			for _, ld := range rd.LayerData {
-				layers = append(layers, string(ld.Type))
-			}
-			var sizes []string
-			for _, vd := range rd.VolumeDefinitions {
-				sizes = append(sizes, formatKiB(int64(vd.SizeKib)))
-			}
-			state := "ok"
-			if slices.Contains(rd.Flags, "DELETE") {
-				state = "DELETING"
-			}
-			rows = append(rows, []string{rd.Name, rd.ResourceGroupName, strings.Join(layers, ","), strings.Join(sizes, ", "), state})
-		}
-		return table(e.stdout, []string{"RESOURCE NAME", "RESOURCE GROUP", "LAYERS", "SIZE", "STATE"}, rows)
+		return printList(e, a, format, rds, err, func(x, y lc.ResourceDefinitionWithVolumeDefinition) int { return cmp.Compare(x.Name, y.Name) },
+			[]string{"RESOURCE NAME", "RESOURCE GROUP", "LAYERS", "SIZE", "STATE"},
+			func(rd lc.ResourceDefinitionWithVolumeDefinition, add func(columns ...string)) error {
+				var layers []string
+				for _, ld := range rd.LayerData {
+					layers = append(layers, string(ld.Type))
+				}
+				var sizes []string
+				for _, vd := range rd.VolumeDefinitions {
+					sizes = append(sizes, formatKiB(int64(vd.SizeKib)))
+				}
+				state := "ok"
+				if slices.Contains(rd.Flags, "DELETE") {
+					state = "DELETING"
+				}
+				add(rd.Name, rd.ResourceGroupName, strings.Join(layers, ","), strings.Join(sizes, ", "), state)
+				return nil
+			})
 	})
 }
 
 func resourceListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the resources on every node: usage, connections, disk state and device", func(ctx context.Context, a *apiConn, format string) error {
 		rs, err := a.Resources.GetResourceView(ctx)
-		l, err := fetchList(a, rs, err, compareResources)
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, r := range l.items {
-			var devs []string
-			for _, v := range r.Volumes {
-				devs = append(devs, v.DevicePath)
-			}
-			rows = append(rows, []string{r.Name, r.NodeName, strings.Join(layerNames(r.LayerObject), ","), usage(r.State),
-				conns(r.LayerObject), resourceState(r), strings.Join(devs, ","), created(r.CreateTimestamp)})
-		}
-		return table(e.stdout, []string{"RESOURCE NAME", "NODE", "LAYERS", "USAGE", "CONNS", "STATE", "DEVICE PATH", "CREATED ON"}, rows)
+		return printList(e, a, format, rs, err, compareResources,
+			[]string{"RESOURCE NAME", "NODE", "LAYERS", "USAGE", "CONNS", "STATE", "DEVICE PATH", "CREATED ON"},
+			func(r lc.ResourceWithVolumes, add func(columns ...string)) error {
+				var devs []string
+				for _, v := range r.Volumes {
+					devs = append(devs, v.DevicePath)
+				}
+				add(r.Name, r.NodeName, strings.Join(layerNames(r.LayerObject), ","), usage(r.State),
+					conns(r.LayerObject), resourceState(r), strings.Join(devs, ","), created(r.CreateTimestamp))
+				return nil
+			})
 	})
 }
 
 func volumeListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the volumes of every resource: pool, minor, device, size and disk state", func(ctx context.Context, a *apiConn, format string) error {
 		rs, err := a.Resources.GetResourceView(ctx)
-		l, err := fetchList(a, rs, err, compareResources)
-		if err != nil {
-			return err
-		}
 		// JSON is the resources with their volumes, as the server sends
 		// them and as `linstor -m volume list` prints them.
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, r := range l.items {
-			vols := slices.Clone(r.Volumes)
-			slices.SortStableFunc(vols, func(x, y lc.Volume) int { return cmp.Compare(x.VolumeNumber, y.VolumeNumber) })
-			for _, v := range vols {
-				rows = append(rows, []string{r.NodeName, r.Name, v.StoragePoolName, strconv.Itoa(int(v.VolumeNumber)),
-					minor(r.LayerObject, v.VolumeNumber), v.DevicePath, formatKiB(v.AllocatedSizeKib), usage(r.State), volumeState(r, v)})
-			}
-		}
-		return table(e.stdout, []string{"NODE", "RESOURCE", "STORAGE POOL", "VOLNR", "MINORNR", "DEVICE NAME", "ALLOCATED", "INUSE", "STATE"}, rows)
+		return printList(e, a, format, rs, err, compareResources,
+			[]string{"NODE", "RESOURCE", "STORAGE POOL", "VOLNR", "MINORNR", "DEVICE NAME", "ALLOCATED", "INUSE", "STATE"},
+			func(r lc.ResourceWithVolumes, add func(columns ...string)) error {
+				vols := slices.Clone(r.Volumes)
+				slices.SortStableFunc(vols, func(x, y lc.Volume) int { return cmp.Compare(x.VolumeNumber, y.VolumeNumber) })
+				for _, v := range vols {
+					add(r.NodeName, r.Name, v.StoragePoolName, strconv.Itoa(int(v.VolumeNumber)),
+						minor(r.LayerObject, v.VolumeNumber), v.DevicePath, formatKiB(v.AllocatedSizeKib), usage(r.State), volumeState(r, v))
+				}
+				return nil
+			})
 	})
 }
 
 func snapshotListCommand(e env) *ucli.Command {
 	return listCommand(e, "list the snapshots: nodes, volume sizes and state", func(ctx context.Context, a *apiConn, format string) error {
 		snaps, err := a.Resources.GetSnapshotView(ctx)
-		l, err := fetchList(a, snaps, err, func(x, y lc.Snapshot) int {
+		return printList(e, a, format, snaps, err, func(x, y lc.Snapshot) int {
 			return cmp.Or(cmp.Compare(x.ResourceName, y.ResourceName), cmp.Compare(x.Name, y.Name))
-		})
-		if err != nil {
-			return err
-		}
-		if format == "json" {
-			return l.writeJSON(e.stdout)
-		}
-		var rows [][]string
-		for _, s := range l.items {
-			var vols []string
-			for _, vd := range s.VolumeDefinitions {
-				vols = append(vols, fmt.Sprintf("%d: %s", vd.VolumeNumber, formatKiB(int64(vd.SizeKib))))
-			}
-			createdOn := ""
-			for _, sn := range s.Snapshots {
-				if sn.CreateTimestamp != nil {
-					createdOn = created(sn.CreateTimestamp)
-					break
+		},
+			[]string{"RESOURCE NAME", "SNAPSHOT NAME", "NODE NAMES", "VOLUMES", "CREATED ON", "STATE"},
+			func(s lc.Snapshot, add func(columns ...string)) error {
+				var vols []string
+				for _, vd := range s.VolumeDefinitions {
+					vols = append(vols, fmt.Sprintf("%d: %s", vd.VolumeNumber, formatKiB(int64(vd.SizeKib))))
 				}
-			}
-			nodes := slices.Sorted(slices.Values(s.Nodes))
-			rows = append(rows, []string{s.ResourceName, s.Name, strings.Join(nodes, ", "), strings.Join(vols, ", "), createdOn, snapshotState(s.Flags)})
-		}
-		return table(e.stdout, []string{"RESOURCE NAME", "SNAPSHOT NAME", "NODE NAMES", "VOLUMES", "CREATED ON", "STATE"}, rows)
+				createdOn := ""
+				for _, sn := range s.Snapshots {
+					if sn.CreateTimestamp != nil {
+						createdOn = created(sn.CreateTimestamp)
+						break
+					}
+				}
+				nodes := slices.Sorted(slices.Values(s.Nodes))
+				add(s.ResourceName, s.Name, strings.Join(nodes, ", "), strings.Join(vols, ", "), createdOn, snapshotState(s.Flags))
+				return nil
+			})
 	})
 }
 
