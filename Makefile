@@ -12,12 +12,16 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -count=1 -timeout 20m
 BENCH       ?= .
 
-.PHONY: all build test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean
+.PHONY: all build lab test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/pvehci
+
+## lab: build, start a 3-node lab and run the checked tour (scripts/lab-tour.sh).
+lab: build
+	PVEHCI=$(BIN) bash scripts/lab-tour.sh
 
 ## test: the default suite (unit, golden, real validators). Needs the tools .ci/run installs.
 test: fmt-check vet

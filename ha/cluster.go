@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,10 @@ type ClusterConfig struct {
 	Logger     *slog.Logger
 	Timing     Timing
 	Clock      clock.Clock
+	// LeaderWork runs while this node leads (the active controller's
+	// loops), each function with a context cancelled when leadership is
+	// lost; see Member.OnLeader.
+	LeaderWork map[string]func(ctx context.Context) error
 }
 
 // Cluster is this node's seat in the pvehci cluster: its certificates, its
@@ -57,6 +62,8 @@ type Cluster struct {
 	ca      *pki.CA // only on controller-capable nodes
 	rpc     *http.Client
 	rest    restHandler
+	reports reportHandler
+	changes changeNotifier
 }
 
 func (c *Cluster) pkiDir() string  { return filepath.Join(c.cfg.DataDir, "pki") }
@@ -133,7 +140,7 @@ func (c *Cluster) start(node *pki.NodeCert, ca *pki.CA) error {
 		NodeID:    c.cfg.NodeName,
 		DataDir:   c.raftDir(),
 		Transport: mux.RaftTransport(c.log),
-		FSM:       &stateFSM{s: c.state, log: c.log},
+		FSM:       &stateFSM{s: c.state, log: c.log, changed: c.changes.notify},
 		Logger:    c.log,
 		Timing:    c.cfg.Timing,
 	})
@@ -146,6 +153,9 @@ func (c *Cluster) start(node *pki.NodeCert, ca *pki.CA) error {
 	go rpcSrv.Serve(mux.RPCListener())
 	go joinSrv.Serve(mux.JoinListener())
 	member.OnLeader("membership", c.reconcileMembership)
+	for _, name := range slices.Sorted(maps.Keys(c.cfg.LeaderWork)) {
+		member.OnLeader(name, c.cfg.LeaderWork[name])
+	}
 
 	c.mu.Lock()
 	c.node, c.ca, c.mux, c.member = node, ca, mux, member
@@ -460,10 +470,20 @@ func (c *Cluster) Close(ctx context.Context) error {
 type stateFSM struct {
 	s   *state.State
 	log *slog.Logger
+	// changed is called after every applied entry and restore; nil for
+	// throwaway state machines.
+	changed func()
+}
+
+func (f *stateFSM) notify() {
+	if f.changed != nil {
+		f.changed()
+	}
 }
 
 func (f *stateFSM) Apply(index uint64, entry []byte) any {
 	res := f.s.ApplyEncoded(entry)
+	defer f.notify()
 	if errors.Is(res.Err, state.Unsupported) {
 		// Skipping an entry this binary cannot apply would let this replica
 		// silently diverge from the others. Stopping is the only safe move;
@@ -476,7 +496,10 @@ func (f *stateFSM) Apply(index uint64, entry []byte) any {
 }
 
 func (f *stateFSM) Snapshot() ([]byte, error) { return f.s.Snapshot() }
-func (f *stateFSM) Restore(b []byte) error    { return f.s.Restore(b) }
+func (f *stateFSM) Restore(b []byte) error {
+	defer f.notify()
+	return f.s.Restore(b)
+}
 
 // wireResult carries a state.Result between nodes.
 type wireResult struct {

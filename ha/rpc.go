@@ -100,6 +100,7 @@ func (c *Cluster) rpcHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/join", func(w http.ResponseWriter, r *http.Request) {
 		c.serveJoin(w, r, true)
 	})
+	mux.HandleFunc("POST /internal/v1/report", c.serveReport)
 	mux.HandleFunc(restPrefix+"/", c.serveForwardedREST)
 	return mux
 }

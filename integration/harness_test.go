@@ -105,7 +105,7 @@ func (d *daemonProc) start() {
 	}
 	argv := append(append([]string(nil), d.wrap...), pvehciBinary(d.t), "--log-level", "debug", "daemon",
 		"--node", d.name, "--data-dir", filepath.Join(d.dir, "data"),
-		"--peer-listen", d.addr, "--advertise", d.addr, "--socket", d.socket, "--api-listen", d.restAddr)
+		"--peer-listen", d.addr, "--advertise", d.addr, "--socket", d.socket, "--api-listen", d.restAddr, "--satellite=false")
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {

@@ -106,6 +106,7 @@ func New(stdout, stderr io.Writer) *ucli.Command {
 			volumeCommand(e),
 			snapshotCommand(e),
 			healthCommand(e),
+			labCommand(e),
 		},
 	}
 	markUsageErrors(root)

@@ -3,15 +3,22 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/internal/daemon"
+	"github.com/pvehci/pvehci/internal/hostfs"
+	"github.com/pvehci/pvehci/internal/kernelrpc"
 	"github.com/pvehci/pvehci/internal/localapi"
+	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/storage/satellite"
 )
 
 func daemonCommand(e env) *ucli.Command {
@@ -33,6 +40,10 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "api-key", Usage: "PEM key of the HTTPS REST API"},
 			&ucli.StringFlag{Name: "api-client-ca", Usage: "PEM CAs whose client certificates HTTPS accepts; then a client certificate is required (the plugin's apicrt/apikey/apica)"},
 			&ucli.StringFlag{Name: "api-token-file", Usage: "file holding a bearer token every REST request but /health must carry"},
+			&ucli.BoolFlag{Name: "satellite", Usage: "run the storage satellite (DRBD and LVM on this node)", Value: true},
+			&ucli.StringFlag{Name: "root", Usage: "file system root the satellite writes under (the lab gives each node its own)", Value: "/", Hidden: true},
+			&ucli.StringFlag{Name: "kernel-socket", Usage: "run storage commands through the lab's simulated kernel at this socket", Hidden: true},
+			&ucli.DurationFlag{Name: "satellite-interval", Usage: "satellite pass interval without changes", Value: satellite.DefaultIdleInterval, Hidden: true},
 			socketFlag(),
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -70,7 +81,14 @@ func daemonCommand(e env) *ucli.Command {
 			case "off":
 				apiListen = ""
 			}
+			var sat *daemon.SatelliteConfig
+			if c.Bool("satellite") {
+				if sat, err = satelliteConfig(c.String("root"), c.String("kernel-socket"), node, c.Duration("satellite-interval")); err != nil {
+					return err
+				}
+			}
 			return daemon.Run(ctx, daemon.Config{
+				Satellite:  sat,
 				NodeName:   node,
 				DataDir:    c.String("data-dir"),
 				PeerListen: c.String("peer-listen"),
@@ -101,4 +119,23 @@ func socketFlag() ucli.Flag {
 		Value:   localapi.DefaultSocket,
 		Sources: ucli.EnvVars("PVEHCI_SOCKET"),
 	}
+}
+
+// satelliteConfig gives the satellite the node's real programs and file
+// system, or, with a kernel socket, the lab's simulated kernel.
+func satelliteConfig(root, kernelSocket, node string, interval time.Duration) (*daemon.SatelliteConfig, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--root %q: %w", root, err)}
+	}
+	var runner run.Runner = run.Exec{}
+	if kernelSocket != "" {
+		runner = kernelrpc.NewRunner(kernelSocket, node)
+	}
+	return &daemon.SatelliteConfig{
+		Runner:       runner,
+		FS:           hostfs.Root(abs),
+		ResDir:       os.DirFS(filepath.Join(abs, satellite.ResDir)).(fs.ReadDirFS),
+		IdleInterval: interval,
+	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,8 +20,11 @@ import (
 
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/logging"
+	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/storage/controller"
 )
 
 // Config is what `pvehci daemon` is started with.
@@ -32,8 +36,23 @@ type Config struct {
 	Controller bool
 	Socket     string
 	// API configures the LINSTOR REST API; an empty HTTPListen turns it off.
-	API    APIConfig
-	Timing ha.Timing
+	API APIConfig
+	// Satellite, when set, runs this node's storage reconciler.
+	Satellite *SatelliteConfig
+	Timing    ha.Timing
+}
+
+// SatelliteConfig is how the satellite reaches the node's storage: on a
+// Proxmox node the real programs and the root file system; in the lab the
+// simulated kernel and the node's directory. Nothing else differs.
+type SatelliteConfig struct {
+	Runner run.Runner
+	// FS is the node's file system for .res files; ResDir lists
+	// satellite.ResDir on it, for the orphan report.
+	FS     hostfs.FS
+	ResDir fs.ReadDirFS
+	// IdleInterval overrides satellite.DefaultIdleInterval when set.
+	IdleInterval time.Duration
 }
 
 // APIConfig is where and how the LINSTOR REST API listens.
@@ -57,6 +76,26 @@ const shutdownTimeout = 15 * time.Second
 
 // Run runs the daemon until ctx is cancelled (SIGTERM), then shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar) error {
+	store := &controller.Store{}
+	if cfg.Satellite != nil && cfg.Satellite.IdleInterval > 0 {
+		store.OnlineWindow = 3*cfg.Satellite.IdleInterval + 5*time.Second
+	}
+	// The leader's loops need the cluster, which exists only once
+	// OpenCluster returns; leadership can be won before that.
+	var cluster *ha.Cluster
+	opened := make(chan struct{})
+	leaderWork := map[string]func(context.Context) error{
+		"complete": func(ctx context.Context) error {
+			select {
+			case <-opened:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			c := &controller.Completer{Store: store, State: cluster.State, Changed: cluster.Changed,
+				Apply: cluster.Apply, Log: log.With("component", "controller")}
+			return c.Run(ctx)
+		},
+	}
 	cluster, err := ha.OpenCluster(ha.ClusterConfig{
 		NodeName:   cfg.NodeName,
 		DataDir:    cfg.DataDir,
@@ -65,10 +104,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 		Controller: cfg.Controller,
 		Logger:     log,
 		Timing:     cfg.Timing,
+		LeaderWork: leaderWork,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the cluster member: %w", err)
 	}
+	close(opened)
+	cluster.SetReportHandler(func(_ context.Context, from string, body []byte) error {
+		return store.Take(from, body)
+	})
 	ln, err := localapi.Listen(cfg.Socket)
 	if err != nil {
 		cluster.Close(context.Background())
@@ -80,7 +124,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 	restCtx, stopREST := context.WithCancel(context.Background())
 	restDone := make(chan error, 1)
 	if cfg.API.HTTPListen != "" {
-		restSrv, err := startREST(cluster, cfg.API, log)
+		restSrv, err := startREST(cluster, store, cfg.API, log)
 		if err != nil {
 			stopREST()
 			srv.Close()
@@ -90,6 +134,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 		go func() { restDone <- restSrv.Serve(restCtx) }()
 	} else {
 		restDone <- nil
+	}
+
+	satDone := make(chan struct{})
+	satCtx, stopSatellite := context.WithCancel(context.Background())
+	if sc := cfg.Satellite; sc != nil {
+		go func() {
+			defer close(satDone)
+			runSatellite(satCtx, cluster, cfg.NodeName, *sc, log.With("component", "satellite"))
+		}()
+	} else {
+		close(satDone)
 	}
 
 	notify(log, sddaemon.SdNotifyReady, "STATUS="+statusLine(cluster))
@@ -117,6 +172,8 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	srv.Shutdown(sctx)
+	stopSatellite()
+	<-satDone
 	stopREST()
 	<-restDone
 	if err := cluster.Close(sctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/api"
+	"github.com/pvehci/pvehci/storage/controller"
 	"github.com/pvehci/pvehci/storage/metrics"
 )
 
@@ -28,8 +29,8 @@ const (
 
 // startREST builds the REST API with its /metrics and binds its listeners;
 // a bad setting fails the daemon's start, naming the setting.
-func startREST(c *ha.Cluster, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
-	backend := clusterBackend{c: c}
+func startREST(c *ha.Cluster, store *controller.Store, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
+	backend := clusterBackend{c: c, store: store}
 	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics")})
 	handler := api.New(backend, api.Options{
 		Logger:         log.With("component", "rest"),
@@ -74,7 +75,10 @@ func startREST(c *ha.Cluster, cfg APIConfig, log *slog.Logger) (*api.Server, err
 // clusterBackend is what the REST API runs on in the daemon: the replicated
 // state through the cluster member. It is only called on the leader; other
 // nodes forward the whole request (see restFront).
-type clusterBackend struct{ c *ha.Cluster }
+type clusterBackend struct {
+	c     *ha.Cluster
+	store *controller.Store
+}
 
 func (b clusterBackend) Read(ctx context.Context) (*state.State, error) {
 	m := b.c.Member()
@@ -92,14 +96,27 @@ func (b clusterBackend) Apply(ctx context.Context, cmd state.Command) (state.Res
 	return b.c.Apply(ctx, cmd)
 }
 
-// Observed and WaitDevice need satellites, which report DRBD's state; until a
-// node's satellite reports, nothing is known about its devices.
+// The kernel's view comes from the satellites' reports to this leader.
 func (b clusterBackend) Observed(rd, node string) (api.ObservedResource, bool) {
-	return api.ObservedResource{}, false
+	return b.store.Observed(rd, node)
+}
+
+func (b clusterBackend) ObservedPool(node, pool string) (api.ObservedPool, bool) {
+	return b.store.ObservedPool(node, pool)
+}
+
+func (b clusterBackend) Refresh(ctx context.Context, node string) { b.store.Refresh(ctx, node) }
+
+func (b clusterBackend) ObservedNode(node string) (api.ObservedNode, bool) {
+	return b.store.ObservedNode(node)
 }
 
 func (b clusterBackend) WaitDevice(ctx context.Context, rd, node string) error {
-	return fmt.Errorf("no satellite on %s reports the device of %s yet", node, rd)
+	def, ok := b.c.State().ResourceDefinition(rd)
+	if !ok {
+		return fmt.Errorf("resource definition %s is gone", rd)
+	}
+	return b.store.WaitDevice(ctx, rd, node, len(def.VolumeDefinitions))
 }
 
 // restFront serves the REST API on this node: locally while it leads, by

@@ -83,6 +83,17 @@ type ObservedPool struct {
 	TotalKiB int64
 }
 
+// Refresher is implemented by a Backend that can wait for a node's
+// satellite to report anew. Refresh returns when a report newer than the
+// call has arrived or ctx ends, whichever is first.
+type Refresher interface {
+	Refresh(ctx context.Context, node string)
+}
+
+// refreshTimeout bounds the wait for a fresh report before an operation
+// is refused because its resource is in use.
+const refreshTimeout = 3 * time.Second
+
 // NodeObserver is implemented by a Backend that knows whether each node's
 // satellite is connected. Without it every node counts as online.
 type NodeObserver interface {

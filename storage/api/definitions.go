@@ -127,7 +127,7 @@ func (h *Handler) deleteDefinition(w http.ResponseWriter, r *http.Request) {
 			}
 			rscs := st.Resources(rd.Name)
 			for _, res := range rscs {
-				if aerr := h.checkNotInUse(rd.Name, res.Node, "delete"); aerr != nil {
+				if aerr := h.checkNotInUse(ctx, rd.Name, res.Node, "delete"); aerr != nil {
 					return nil, aerr
 				}
 			}
@@ -292,7 +292,7 @@ func (h *Handler) deleteVolumeDefinition(w http.ResponseWriter, r *http.Request)
 				return nil, aerr
 			}
 			for _, res := range st.Resources(name) {
-				if aerr := h.checkNotInUse(name, res.Node, "delete a volume of"); aerr != nil {
+				if aerr := h.checkNotInUse(r.Context(), name, res.Node, "delete a volume of"); aerr != nil {
 					return nil, aerr
 				}
 			}

@@ -418,9 +418,20 @@ func (h *Handler) awaitResourceGone(ctx context.Context, c *call, rd, node strin
 	})
 }
 
-// checkNotInUse refuses to touch a resource a VM has open.
-func (h *Handler) checkNotInUse(rd, node, verb string) *apiError {
-	if obs, ok := h.b.Observed(rd, node); ok && obs.InUse {
+// checkNotInUse refuses to touch a resource a VM has open. A report that
+// says "in use" may predate the VM's stop (Proxmox deactivates volumes
+// right after QEMU exits), so a Refresher backend first gets a fresh one.
+func (h *Handler) checkNotInUse(ctx context.Context, rd, node, verb string) *apiError {
+	obs, ok := h.b.Observed(rd, node)
+	if ok && obs.InUse {
+		if r, can := h.b.(Refresher); can {
+			rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+			r.Refresh(rctx, node)
+			cancel()
+			obs, ok = h.b.Observed(rd, node)
+		}
+	}
+	if ok && obs.InUse {
 		return errorf(http.StatusConflict, linstor.FailInUse, "stop or migrate the VM or container using it first",
 			"cannot %s resource %s on %s: it is in use (DRBD Primary)", verb, rd, node)
 	}

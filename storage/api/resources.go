@@ -203,7 +203,7 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 					return err
 				}, nil
 			}
-			if aerr := h.checkNotInUse(rdName, node, "delete"); aerr != nil {
+			if aerr := h.checkNotInUse(ctx, rdName, node, "delete"); aerr != nil {
 				return nil, aerr
 			}
 			rdTarget := state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rdName}

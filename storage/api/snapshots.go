@@ -160,7 +160,7 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 			}
 			var targets []string
 			for _, res := range st.Resources(rdName) {
-				if aerr := h.checkNotInUse(rdName, res.Node, "roll back"); aerr != nil {
+				if aerr := h.checkNotInUse(ctx, rdName, res.Node, "roll back"); aerr != nil {
 					return nil, aerr
 				}
 				if res.Diskless() || res.Flags.Has(model.RscFlagDelete) {

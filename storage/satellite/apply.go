@@ -140,6 +140,25 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		if _, err := r.Runner.Run(ctx, r.cmd("drbdadm", "-vvv", "adjust", a.Resource)); err != nil {
 			return false, fmt.Errorf("adjust %s (the previous .res is kept; fix the cause, the next pass retries): %w", a.Resource, err)
 		}
+	case SkipInitialSync:
+		// DRBD guide "Skipping initial device synchronization"; the
+		// plan checked that every replica is connected and fresh.
+		rv := a.Resource + "/" + strconv.Itoa(a.Volume)
+		if _, err := r.Runner.Run(ctx, r.cmd("drbdadm", "new-current-uuid", "--clear-bitmap", rv)); err != nil {
+			return false, fmt.Errorf("skip the initial sync of %s (the replicas stay Inconsistent; the next pass retries while they are still fresh): %w", rv, err)
+		}
+	case ForcePrimary:
+		// DRBD guide 4.6: the forced primary's data becomes the
+		// reference and every peer syncs from it in full.
+		if _, err := r.Runner.Run(ctx, r.cmd("drbdadm", "primary", "--force", a.Resource)); err != nil {
+			return false, fmt.Errorf("force %s primary for its initial sync (the next pass retries while every replica is still fresh): %w", a.Resource, err)
+		}
+		// Back to Secondary at once: auto-promote gives the resource to
+		// whichever node opens it, and a Primary here would keep the VM
+		// from starting anywhere else.
+		if _, err := r.Runner.Run(ctx, r.cmd("drbdadm", "secondary", a.Resource)); err != nil {
+			return false, fmt.Errorf("demote %s after forcing it primary (its data is started and the sync runs, but it stays Primary until `drbdadm secondary %s` succeeds): %w", a.Resource, a.Resource, err)
+		}
 	case Down:
 		if _, err := r.Runner.Run(ctx, r.cmd("drbdsetup", "down", a.Resource)); err != nil {
 			return false, fmt.Errorf("take down %s: %w", a.Resource, err)

@@ -43,14 +43,34 @@ type DesiredResource struct {
 	// Down is set when it carries DRBD_DELETE (and not DELETE): take it
 	// down and remove the .res file, keep the LVs (LINSTOR's first
 	// delete phase).
-	Down     bool
-	Diskless bool
+	Down bool
+	// DefinitionDeleted is set when the whole resource definition carries
+	// DELETE: the operator (or Proxmox destroying the VM's disk) asked for
+	// the data to go, so the last UpToDate replica may be taken down too.
+	DefinitionDeleted bool
+	Diskless          bool
 	// Res is the rendered .res file; nil for a resource being deleted.
 	Res       []byte
 	PeerSlots int
+	// NodeID is this node's DRBD node id in the resource.
+	NodeID int
 	// Peers are the DRBD node ids of the peers the .res file names.
-	Peers   []int
-	Volumes []DesiredVolume // by number
+	Peers []int
+	// DiskfulPeers are the diskful ones among Peers: the replicas that
+	// must be connected and fresh before the initial sync is skipped.
+	DiskfulPeers []int
+	// InitialSyncWinner is set on the one resource of the definition
+	// that may start the data of a new volume: the diskful resource
+	// with the lowest node id among the definition's diskful resources
+	// not being deleted. Every node derives it from the same state, so
+	// at most one node ever acts (research/peers.md "Skip-initial-sync,
+	// the birth flow").
+	InitialSyncWinner bool
+	// ForceInitialSync is DrbdOptions/ForceInitialSync (RD > RG > C)
+	// set to true or yes: new volumes get a full initial sync from the
+	// winner instead of a skipped one (research/linstor-server.md §3).
+	ForceInitialSync bool
+	Volumes          []DesiredVolume // by number
 	// Warnings are Build's notes about properties it did not render.
 	Warnings []string
 	// Err is why the resource could not be computed; the plan leaves such
@@ -69,6 +89,14 @@ type DesiredVolume struct {
 	// SizeKiB is the usable size, GrossKiB the backing size with DRBD's
 	// internal metadata (before rounding to the VG's extent size).
 	SizeKiB, GrossKiB int64
+	// Initialized is the volume definition's flag DRBD_INITIALIZED: some
+	// replica has held UpToDate data, so the volume is not new and no
+	// node may start its data again.
+	Initialized bool
+	// Thin is set for a volume backed by a thin LV, whose unwritten
+	// blocks read as zeros on every replica: the condition for skipping
+	// the initial sync.
+	Thin bool
 }
 
 // Key is "VG/LV", the key of Observed.LVs.
@@ -93,6 +121,24 @@ func Desired(st *state.State, node string) (DesiredState, error) {
 	return d, nil
 }
 
+// initialSyncWinner is the node id of the diskful resource of rd with the
+// lowest node id among those not being deleted, or -1 when there is none.
+// It depends on the replicated state only, so every node computes the same
+// winner; a resource being deleted hands the role on, since it will not be
+// there to serve the data it would start.
+func initialSyncWinner(st *state.State, rd string) int {
+	winner := -1
+	for _, r := range st.Resources(rd) {
+		if r.Diskless() || r.Flags.Has(model.RscFlagDelete) || r.Flags.Has(model.RscFlagDrbdDelete) {
+			continue
+		}
+		if winner < 0 || r.NodeID < winner {
+			winner = r.NodeID
+		}
+	}
+	return winner
+}
+
 func desiredResource(st *state.State, node string, r model.Resource) DesiredResource {
 	dr := DesiredResource{
 		Name:      r.Name,
@@ -100,6 +146,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 		Down:      r.Flags.Has(model.RscFlagDrbdDelete) && !r.Flags.Has(model.RscFlagDelete),
 		Diskless:  r.Diskless(),
 		PeerSlots: r.PeerSlots,
+		NodeID:    r.NodeID,
 	}
 	if dr.PeerSlots <= 0 {
 		dr.PeerSlots = model.DefaultPeerSlots
@@ -112,8 +159,10 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 	if !ok {
 		return fail(fmt.Errorf("its definition is missing from the state"))
 	}
+	dr.DefinitionDeleted = def.Flags.Has(model.RdFlagDelete)
 	for _, vd := range def.VolumeDefinitions {
-		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB}
+		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB,
+			Initialized: vd.Flags.Has(model.VdFlagDrbdInitialized)}
 		if !v.Diskless {
 			vol, ok := r.Volume(vd.VolumeNumber)
 			if !ok {
@@ -130,6 +179,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 			if v.VG == "" || v.ThinPool == "" {
 				return fail(fmt.Errorf("storage pool %s on %s lacks %s or %s; set both on the pool", pool.Name, node, model.KeyStorDriverLvmVg, model.KeyStorDriverThinPool))
 			}
+			v.Thin = true // the only provider this satellite accepts, checked above
 			v.LV = lvm.VolumeLVName(r.Name, vd.VolumeNumber)
 			v.GrossKiB = GrossKiB(vd.SizeKiB, dr.PeerSlots)
 		}
@@ -147,9 +197,22 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 		// Two diskless nodes get no connection (drbd.SelectPaths).
 		if n.NodeID != r.NodeID && !(dr.Diskless && n.Diskless) {
 			dr.Peers = append(dr.Peers, n.NodeID)
+			if !n.Diskless {
+				dr.DiskfulPeers = append(dr.DiskfulPeers, n.NodeID)
+			}
 		}
 	}
 	slices.Sort(dr.Peers)
+	slices.Sort(dr.DiskfulPeers)
+	dr.InitialSyncWinner = !dr.Diskless && initialSyncWinner(st, r.Name) == r.NodeID
+	scope, err := st.ResourceScope(r.Name, node)
+	if err != nil {
+		return fail(fmt.Errorf("resolve %s: %w", model.KeyForceInitialSync, err))
+	}
+	switch strings.ToLower(strings.TrimSpace(scope.Get(model.KeyForceInitialSync))) {
+	case "true", "yes":
+		dr.ForceInitialSync = true
+	}
 	res, err := drbd.Render(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("render .res: %w", err))

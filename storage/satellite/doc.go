@@ -44,12 +44,40 @@
 //     metadata (exit code 1 or 255, as LINSTOR's DrbdLayer reads it).
 //     create-md on live metadata would throw away the generation
 //     identifiers.
-//   - No skipped initial sync: this slice never runs new-current-uuid
-//     --clear-bitmap, so every new replica gets a full sync from an UpToDate
-//     peer. Skipping is only safe for a brand-new thin definition with one
-//     predetermined winner (linstor-server.md §3, peers.md "never claim sync
-//     for bytes you did not copy"), which needs the controller's winner and
-//     DRBD_INITIALIZED bookkeeping first.
+//   - Initial sync only at birth, and only by one node: a volume whose
+//     volume definition lacks DRBD_INITIALIZED is new. Its winner is the
+//     diskful resource with the lowest DRBD node id among the
+//     definition's diskful resources not being deleted; [Desired] derives
+//     it from the replicated state, so every node agrees on it. Only the
+//     winner acts, only in a pass that does not adjust the resource (the
+//     kernel then runs exactly the .res), and only while its own disk is
+//     Inconsistent, every diskful peer the .res names is Connected with
+//     its volume Established and Inconsistent, no peer at all reports
+//     UpToDate, Outdated or Consistent data, no resync runs and nobody is
+//     Primary. Until then it plans nothing and a later pass looks again.
+//     A thin volume then gets [SkipInitialSync] (`drbdadm
+//     new-current-uuid --clear-bitmap RES/VNR`): all replicas are zeroed
+//     thin LVs with just-created metadata, so one new generation shared
+//     by all of them makes them UpToDate without claiming sync for a byte
+//     that differs (research/peers.md "Skip-initial-sync, the birth flow",
+//     DRBD guide "Skipping initial device synchronization"). With
+//     DrbdOptions/ForceInitialSync true (RD > RG > C), a volume that is
+//     not thin, or a winner without diskful peers, it gets [ForcePrimary]
+//     (`drbdadm primary --force RES`, then `drbdadm secondary RES`): the
+//     winner's disk becomes the data and every peer copies it in full
+//     (guide §4.6). Every other case copies: a replica added to an
+//     initialized volume keeps its just-created metadata and DRBD makes
+//     it a full SyncTarget of an UpToDate peer (shared design §4, "never
+//     claim sync for bytes never copied"). Either action leaves the
+//     winner UpToDate, so it is never planned twice.
+//   - The contract with the controller: it sets DRBD_INITIALIZED on a
+//     volume definition as soon as any replica of it reports UpToDate,
+//     and clears it only when no resource of the definition is left.
+//     The flag is what keeps a later winner (the lowest node id changes
+//     when replicas come and go) from starting the data again on a volume
+//     whose replicas all happen to look fresh, for example after every
+//     UpToDate replica was lost; the disk-state checks alone cannot tell
+//     that case from a birth.
 //   - .res files are written atomically with a backup; when `drbdadm adjust`
 //     fails after a write, the previous file is put back byte for byte, the
 //     resource's remaining actions are skipped (so none of its LVs is

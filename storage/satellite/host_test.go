@@ -34,7 +34,8 @@ type fakeDRBD struct {
 	open      bool
 	peerDisk  string
 	peerConn  string
-	minors    []int // by volume number
+	peerRepl  string // replication toward every peer; "" is Established (Off when not connected)
+	minors    []int  // by volume number
 	peerIDs   []int
 	peerNames []string
 }
@@ -113,6 +114,9 @@ func (h *fakeHost) events() string {
 		for i, id := range k.peerIDs {
 			for vnr := range k.minors {
 				repl := "Established"
+				if k.peerRepl != "" {
+					repl = k.peerRepl
+				}
 				if k.peerConn != "Connected" {
 					repl = "Off"
 				}
@@ -130,6 +134,12 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// freshLayout is pve1 (node id 0) and pve2 (1) connected, both with
+// just-created metadata: the state of a new resource after adjust on both.
+func freshLayout(string) fakeDRBD {
+	return fakeDRBD{role: "Secondary", disk: "Inconsistent", peerDisk: "Inconsistent", peerConn: "Connected", minors: []int{1000}, peerIDs: []int{1}, peerNames: []string{"pve2"}}
 }
 
 // run answers one command from the host's state.
@@ -175,6 +185,35 @@ func (h *fakeHost) run(_ context.Context, c run.Cmd) (run.Result, error) {
 	case c.Name == "drbdadm" && slices.Contains(a, "adjust"):
 		k := h.layout(a[len(a)-1])
 		h.kernel[a[len(a)-1]] = &k
+		return ok("")
+	case c.Name == "drbdadm" && len(a) == 3 && a[0] == "new-current-uuid" && a[1] == "--clear-bitmap":
+		// A fake resource has one disk state for all volumes, so
+		// this acts as if on all of them.
+		k := h.kernel[strings.SplitN(a[2], "/", 2)[0]]
+		if k == nil {
+			return fail(10, "fakeHost: resource not up\n")
+		}
+		k.disk = "UpToDate"
+		if k.peerConn == "Connected" {
+			k.peerDisk = "UpToDate"
+		}
+		return ok("")
+	case c.Name == "drbdadm" && len(a) == 3 && a[0] == "primary" && a[1] == "--force":
+		k := h.kernel[a[2]]
+		if k == nil {
+			return fail(10, "fakeHost: resource not up\n")
+		}
+		k.role, k.disk = "Primary", "UpToDate"
+		if k.peerConn == "Connected" {
+			k.peerRepl = "SyncSource" // the peers become full sync targets
+		}
+		return ok("")
+	case c.Name == "drbdadm" && len(a) == 2 && a[0] == "secondary":
+		k := h.kernel[a[1]]
+		if k == nil {
+			return fail(10, "fakeHost: resource not up\n")
+		}
+		k.role = "Secondary"
 		return ok("")
 	case c.Name == "drbdsetup" && a[0] == "down":
 		delete(h.kernel, a[1])

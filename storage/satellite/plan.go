@@ -15,19 +15,32 @@ type Kind string
 // Action kinds, in the order a resource's actions run. Creating: CreateLV,
 // ActivateLV, WriteRes, CreateMD, Adjust (LINSTOR's satellite order,
 // research/linstor-server.md §3 "Create": the LV, the .res, create-md, then
-// adjust, which attaches and connects). Deleting: Down, WipeMD, RemoveLV,
-// RemoveRes (§3 "Delete one replica"); the .res goes last so that a crash
-// before it leaves a file the next pass still plans from.
+// adjust, which attaches and connects), then SkipInitialSync or
+// ForcePrimary, which start the data of a new volume on the winner (see
+// the package documentation). Those two are planned only in a pass that
+// plans nothing else for the resource, because they are decided on the
+// connections and disk states that the previous adjust brought up; a pass
+// that still adjusts leaves them to the next one. Deleting: Down, WipeMD,
+// RemoveLV, RemoveRes (§3 "Delete one replica"); the .res goes last so that
+// a crash before it leaves a file the next pass still plans from.
 const (
 	CreateLV   Kind = "CreateLV"
 	ActivateLV Kind = "ActivateLV"
 	WriteRes   Kind = "WriteRes"
 	CreateMD   Kind = "CreateMD"
 	Adjust     Kind = "Adjust"
-	Down       Kind = "Down"
-	WipeMD     Kind = "WipeMD"
-	RemoveLV   Kind = "RemoveLV"
-	RemoveRes  Kind = "RemoveRes"
+	// SkipInitialSync is `drbdadm new-current-uuid --clear-bitmap
+	// RES/VNR`: one new generation shared by all connected replicas, all
+	// of which become UpToDate without copying a block.
+	SkipInitialSync Kind = "SkipInitialSync"
+	// ForcePrimary is `drbdadm primary --force RES` then `drbdadm
+	// secondary RES`: the winner's disk becomes UpToDate and every peer
+	// gets a full sync from it.
+	ForcePrimary Kind = "ForcePrimary"
+	Down         Kind = "Down"
+	WipeMD       Kind = "WipeMD"
+	RemoveLV     Kind = "RemoveLV"
+	RemoveRes    Kind = "RemoveRes"
 )
 
 // Action is one step of a plan. Which fields are set depends on Kind.
@@ -51,7 +64,7 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s %s/%s %dKiB in %s/%s", a.Kind, a.VG, a.LV, a.SizeKiB, a.VG, a.ThinPool)
 	case ActivateLV, RemoveLV:
 		return fmt.Sprintf("%s %s/%s", a.Kind, a.VG, a.LV)
-	case CreateMD, WipeMD:
+	case CreateMD, WipeMD, SkipInitialSync:
 		return fmt.Sprintf("%s %s/%d", a.Kind, a.Resource, a.Volume)
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Resource)
@@ -186,8 +199,100 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 	acts = append(acts, mds...)
 	if len(acts) > 0 || needAdjust || kernelDiffers(d, k) {
 		acts = append(acts, Action{Kind: Adjust, Resource: d.Name})
+		return acts, nil
 	}
-	return acts, nil
+	// The kernel runs exactly what the .res says: its connections are
+	// the desired ones, so their states can be trusted for the decision.
+	return planInitialSync(d, k), nil
+}
+
+// planInitialSync starts the data of the resource's new volumes when this
+// node is the winner and every replica is still fresh. Thin volumes skip
+// the sync: every replica is a zeroed thin LV with just-created metadata,
+// so declaring them all UpToDate under one new generation claims nothing
+// that is not true. A volume that is not thin, a definition with
+// ForceInitialSync, or a winner without diskful peers gets `primary
+// --force` instead: its own zeroes become the data and the peers copy them
+// in full.
+func planInitialSync(d DesiredResource, k drbd.ObservedResource) []Action {
+	if d.Diskless || !d.InitialSyncWinner || k.Role != drbd.RoleSecondary {
+		return nil
+	}
+	for _, c := range k.Connections {
+		if c.PeerRole == drbd.RolePrimary {
+			return nil // someone serves data: not a birth
+		}
+	}
+	var skip []Action
+	force := false
+	fresh := map[int]bool{}
+	for _, v := range d.Volumes {
+		if v.Initialized || !freshEverywhere(d, k, v.Number) {
+			continue
+		}
+		fresh[v.Number] = true
+		if v.Thin && !d.ForceInitialSync && len(d.DiskfulPeers) > 0 {
+			skip = append(skip, Action{Kind: SkipInitialSync, Resource: d.Name, Volume: v.Number})
+		} else {
+			force = true
+		}
+	}
+	if force {
+		// primary --force makes every local volume that is not
+		// UpToDate the source of a full sync, so each of them must
+		// have passed the checks above.
+		for _, dev := range k.Devices {
+			if dev.Disk != drbd.DiskUpToDate && !fresh[dev.Volume] {
+				force = false
+			}
+		}
+	}
+	if force {
+		skip = append(skip, Action{Kind: ForcePrimary, Resource: d.Name})
+	}
+	return skip
+}
+
+// freshEverywhere reports whether volume vnr has never held data anywhere
+// this node can tell: the local disk is Inconsistent, every diskful peer
+// of the .res is connected with its disk Inconsistent and no resync
+// running, and no peer at all reports UpToDate, Outdated or Consistent
+// data. A replica that is Inconsistent because it is a sync target has an
+// UpToDate source somewhere, and that source is among the connected peers
+// or the volume definition is DRBD_INITIALIZED already.
+func freshEverywhere(d DesiredResource, k drbd.ObservedResource, vnr int) bool {
+	local := slices.IndexFunc(k.Devices, func(dev drbd.ObservedDevice) bool { return dev.Volume == vnr })
+	if local < 0 || k.Devices[local].Disk != drbd.DiskInconsistent {
+		return false
+	}
+	for _, c := range k.Connections {
+		for _, pd := range c.PeerDevices {
+			if pd.Volume != vnr {
+				continue
+			}
+			switch pd.PeerDisk {
+			case drbd.DiskUpToDate, drbd.DiskOutdated, drbd.DiskConsistent:
+				return false
+			}
+			if pd.Replication != drbd.ReplEstablished && pd.Replication != drbd.ReplOff {
+				return false // a resync or verify is running
+			}
+		}
+	}
+	for _, id := range d.DiskfulPeers {
+		c := slices.IndexFunc(k.Connections, func(c drbd.ObservedConnection) bool { return c.PeerNodeID == id })
+		if c < 0 || k.Connections[c].Connection != drbd.ConnConnected {
+			return false
+		}
+		pd := slices.IndexFunc(k.Connections[c].PeerDevices, func(pd drbd.ObservedPeerDevice) bool { return pd.Volume == vnr })
+		if pd < 0 {
+			return false
+		}
+		if p := k.Connections[c].PeerDevices[pd]; p.Replication != drbd.ReplEstablished || p.PeerDisk != drbd.DiskInconsistent {
+			return false
+		}
+	}
+	return true
 }
 
 // kernelDiffers reports whether the running resource lacks a volume or a
@@ -212,7 +317,7 @@ func kernelDiffers(d DesiredResource, k drbd.ObservedResource) bool {
 func planDelete(d DesiredResource, got Observed, p *PlanResult) ([]Action, error) {
 	var acts []Action
 	if k, up := got.DRBD[d.Name]; up {
-		if err := safeToDown(k); err != nil {
+		if err := safeToDown(k, d.DefinitionDeleted); err != nil {
 			return nil, err
 		}
 		acts = append(acts, Action{Kind: Down, Resource: d.Name})
@@ -243,7 +348,10 @@ func planDelete(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 // UpToDate, Consistent or Outdated, some connected peer must have that
 // volume UpToDate (research/linstor-server.md §8 #3, peers.md "last
 // UpToDate replica" guard).
-func safeToDown(k drbd.ObservedResource) error {
+//
+// When the whole definition is being deleted the data itself is what the
+// operator asked to remove; only the in-use refusals remain.
+func safeToDown(k drbd.ObservedResource, definitionDeleted bool) error {
 	if k.Role == drbd.RolePrimary {
 		return fmt.Errorf("it is Primary here; stop or migrate the VM that uses it, then the next pass deletes it")
 	}
@@ -256,7 +364,7 @@ func safeToDown(k drbd.ObservedResource) error {
 		default:
 			continue
 		}
-		if !peerUpToDate(k, dev.Volume) {
+		if !definitionDeleted && !peerUpToDate(k, dev.Volume) {
 			return fmt.Errorf("refusing to take down the last UpToDate replica of volume %d (local disk %s, no connected peer UpToDate); wait for a peer to finish its sync or bring one back", dev.Volume, dev.Disk)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/drbd"
 	"github.com/pvehci/pvehci/storage/lvm"
 	"github.com/pvehci/pvehci/storage/model"
@@ -24,6 +25,7 @@ func TestPlanEdgeCases(t *testing.T) {
 	tests := []struct {
 		name    string
 		flag    string // resource flag on pve1
+		rdFlag  string // flag on the resource definition
 		got     Observed
 		want    []Kind
 		problem string
@@ -55,6 +57,14 @@ func TestPlanEdgeCases(t *testing.T) {
 			flag:    model.RscFlagDelete,
 			got:     Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskUpToDate, drbd.RoleSecondary)},
 			problem: "last UpToDate replica"},
+		{name: "deleting the whole definition takes down its last UpToDate replica",
+			flag: model.RscFlagDelete, rdFlag: model.RdFlagDelete,
+			got:  Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskUpToDate, drbd.RoleSecondary)},
+			want: []Kind{Down, WipeMD, RemoveLV}},
+		{name: "deleting the whole definition still refuses a Primary",
+			flag: model.RscFlagDelete, rdFlag: model.RdFlagDelete,
+			got:     Observed{LVs: ourLV(1052672, "Vwi-aotz--"), DRBD: upNoPeer(drbd.DiskUpToDate, drbd.RolePrimary)},
+			problem: "Primary"},
 		{name: "delete of a resource that is already down still completes",
 			flag: model.RscFlagDelete,
 			got:  Observed{LVs: ourLV(1052672, "Vwi-a-tz--")},
@@ -66,6 +76,11 @@ func TestPlanEdgeCases(t *testing.T) {
 			s := cluster(t, rsc)
 			if tc.flag != "" {
 				setResourceFlag(t, s, rsc, "pve1", tc.flag)
+			}
+			if tc.rdFlag != "" {
+				if res := s.Apply(&state.SetFlags{Target: state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rsc}, Set: []string{tc.rdFlag}}); res.Err != nil {
+					t.Fatal(res.Err)
+				}
 			}
 			want, err := Desired(s, "pve1")
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,8 +103,10 @@ func failOnce(argvPrefix []string, code int, stderr string) func(*run.Fake) {
 func TestPass(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, e *env)
+		name string
+		// layout is what adjust brings up; nil is twoNodeLayout.
+		layout func(string) fakeDRBD
+		setup  func(t *testing.T, e *env)
 		// passes hold each pass's injected failures (nil: none).
 		passes []func(*run.Fake)
 		check  func(t *testing.T, e *env, reps []Report)
@@ -250,11 +253,67 @@ func TestPass(t *testing.T) {
 				t.Errorf("left behind: LVs %v, .res %q; third pass %v", e.h.lvs, e.res(t), reps[2].Plan.Actions)
 			}
 		},
+	}, {
+		// pve1 has the lowest node id: once both replicas are up,
+		// connected and fresh, it skips the sync; then nothing is left.
+		name:   "skip-initial-sync",
+		layout: freshLayout,
+		passes: []func(*run.Fake){nil, nil, nil},
+		check: func(t *testing.T, e *env, reps []Report) {
+			if got := kinds(reps[1].Plan.Actions); !slices.Equal(got, []Kind{SkipInitialSync}) {
+				t.Errorf("second pass planned %v, want [SkipInitialSync]", got)
+			}
+			if k := e.h.kernel[rsc]; k.disk != "UpToDate" || k.peerDisk != "UpToDate" || k.role != "Secondary" {
+				t.Errorf("kernel = %+v, want both UpToDate, Secondary", k)
+			}
+			if n := len(reps[2].Plan.Actions); n != 0 {
+				t.Errorf("third pass planned %v", reps[2].Plan.Actions)
+			}
+		},
+	}, {
+		name:   "force-initial-sync",
+		layout: freshLayout,
+		setup: func(t *testing.T, e *env) {
+			setProps(t, e.s, state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rsc}, model.Props{model.KeyForceInitialSync: "true"})
+		},
+		passes: []func(*run.Fake){nil, nil, nil},
+		check: func(t *testing.T, e *env, reps []Report) {
+			if got := kinds(reps[1].Plan.Actions); !slices.Equal(got, []Kind{ForcePrimary}) {
+				t.Errorf("second pass planned %v, want [ForcePrimary]", got)
+			}
+			if k := e.h.kernel[rsc]; k.disk != "UpToDate" || k.peerRepl != "SyncSource" || k.role != "Secondary" {
+				t.Errorf("kernel = %+v, want UpToDate, SyncSource toward the peer, Secondary again", k)
+			}
+			if n := len(reps[2].Plan.Actions); n != 0 {
+				t.Errorf("third pass planned %v", reps[2].Plan.Actions)
+			}
+		},
+	}, {
+		// DRBD_INITIALIZED: the volume has held data, so fresh-looking
+		// replicas are left to sync from whoever has it.
+		name:   "no-initial-sync-when-initialized",
+		layout: freshLayout,
+		setup: func(t *testing.T, e *env) {
+			if res := e.s.Apply(&state.SetFlags{Target: state.Target{Kind: model.ObjVolumeDefinition, ResourceDefinition: rsc, VolumeNumber: 0},
+				Set: []string{model.VdFlagDrbdInitialized}}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		},
+		passes: []func(*run.Fake){nil, nil},
+		check: func(t *testing.T, e *env, reps []Report) {
+			if n := len(reps[1].Plan.Actions); n != 0 || e.h.kernel[rsc].disk != "Inconsistent" {
+				t.Errorf("second pass planned %v; kernel %+v", reps[1].Plan.Actions, e.h.kernel[rsc])
+			}
+		},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := &env{s: cluster(t, rsc), h: newHost(twoNodeLayout), root: t.TempDir()}
+			layout := tc.layout
+			if layout == nil {
+				layout = twoNodeLayout
+			}
+			e := &env{s: cluster(t, rsc), h: newHost(layout), root: t.TempDir()}
 			if err := os.MkdirAll(e.root+ResDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -286,6 +345,14 @@ func TestPass(t *testing.T) {
 			tc.check(t, e, reps)
 		})
 	}
+}
+
+func kinds(acts []Action) []Kind {
+	var out []Kind
+	for _, a := range acts {
+		out = append(out, a.Kind)
+	}
+	return out
 }
 
 func setProps(t *testing.T, s *state.State, target state.Target, props model.Props) {

@@ -53,24 +53,37 @@
 // exit code 20 as on this machine (testbed-local.md §2). On an attached
 // host the Runner answers:
 //
-//	drbdadm -c FILE [-v…] [--max-peers N] [--] [--force] create-md RES[/VOL]
-//	drbdadm -c FILE adjust|up|down|primary [--force]|secondary RES
-//	drbdadm -c FILE new-current-uuid --clear-bitmap RES[/VOL]
-//	drbdadm -c FILE suspend-io|resume-io|disconnect|verify RES[/VOL]
-//	drbdadm -c FILE connect [--discard-my-data] RES
+//	drbdadm [-c FILE] [-v…] [--max-peers N] [--] [--force] create-md RES[/VOL]
+//	drbdadm [-c FILE] adjust|up|down|primary [--force]|secondary RES
+//	drbdadm [-c FILE] new-current-uuid --clear-bitmap RES[/VOL]
+//	drbdadm [-c FILE] suspend-io|resume-io|disconnect|verify RES[/VOL]
+//	drbdadm [-c FILE] connect [--discard-my-data] RES
 //	drbdsetup events2 --now [--statistics] [RES|all]
 //	drbdsetup status --json [RES]
+//	drbdsetup down RES
+//	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
+//	drbdmeta --force MINOR v09 DEVICE internal wipe-md
 //
-// FILE is read from the real file system and parsed for the subset that
-// storage/drbd renders (node-id, volume/device minor/disk, options, net,
-// connection/path; `include` is followed); __DRBD_NODE__ in the command's
-// environment names the host drbdadm acts as (testbed-local.md §2). Every
-// events2 line parses with [drbd.ParseEvent] and applies to
-// [drbd.Observed].
+// FILE is read from the real file system. Without -c, drbdadm reads
+// /etc/drbd.conf under the directory given to [Host.SetConfigRoot] (the
+// host's file system root in `pvehci lab`), as the real drbdadm reads
+// /etc/drbd.conf; without a root it refuses. Either file is parsed for
+// the subset that storage/drbd renders (node-id, volume/device
+// minor/disk, options, net, connection/path); `include` patterns are
+// followed, relative ones from the including file's directory, absolute
+// ones under the root, and a glob matching nothing is no error, as in
+// drbdadm. The RES argument picks one of all the resources so found.
+// __DRBD_NODE__ in the command's environment names the host drbdadm acts
+// as (testbed-local.md §2). Every events2 line parses with
+// [drbd.ParseEvent] and applies to [drbd.Observed]. drbdmeta needs no
+// module and answers on any host: get-gi exits 0 with the generation
+// identifiers when the LV holds metadata (made by create-md), 1 with no
+// output when it does not, 20 when the device does not exist, as the real
+// drbdmeta does on this machine; wipe-md removes the metadata.
 //
 // The model, each part with the DRBD User's Guide section it follows:
 //
-//   - metadata per backing LV that outlives down/up, with the generation
+//   - metadata per backing LV that outlives down/up (not lvremove), with the generation
 //     identifiers (current UUID, bitmap UUID per peer) and a 4 KiB bitmap
 //     per peer (23.1, 23.2); the device is the LV less the internal
 //     metadata (23.1.3 exact formula);
@@ -84,7 +97,10 @@
 //     peer's disk; blocks for unreachable peers are marked out of sync, and
 //     a Primary that loses a peer starts a new data generation (23.2.1);
 //   - auto-promote on opening [DRBDDevice] for writing, demote on the last
-//     close (2.5); one Primary at a time (no allow-two-primaries);
+//     close (2.5); one Primary at a time among connected nodes, or two
+//     with `allow-two-primaries yes` in both sides' net section
+//     (dual-primary mode for live migration, 2.2 and 11.8: "limited to
+//     exactly 2 Primaries"), each replicating its writes to the other;
 //   - quorum majority/all/N, diskful voters, diskless tiebreakers, outdating
 //     of the Secondary that loses its Primary while both reach the
 //     tiebreaker (11.21.1–11.21.3); on-no-quorum io-error gives EIO,
@@ -109,9 +125,13 @@
 // DRBD: protocols A and B (every write is synchronous), timing and
 // bandwidth (a resync moves when the test says so), blocked I/O (a write
 // that the kernel would block until resume-io returns EAGAIN instead), the
-// live events2 stream (only --now), drbdadm without -c, dry runs, resize,
-// detach/attach, forget-peer, del-peer, set-gi/drbdmeta, fencing handlers
-// and automatic split-brain recovery policies, allow-two-primaries,
+// live events2 stream (only --now), drbdadm's fallback config files
+// (/etc/drbd-90.conf and the like), -c FILE resolved under the root, dry
+// runs, resize, detach/attach, forget-peer, del-peer, set-gi and the other
+// drbdmeta commands (create-md goes through drbdadm), the history UUIDs
+// and most flag columns of get-gi, fencing handlers and automatic
+// split-brain recovery policies, the temporary dual-primary mode
+// (`drbdadm net-options --allow-two-primaries`, 11.8.2),
 // quorum-minimum-redundancy, resync between two Secondaries over a
 // connection that stayed up (it waits for the next connect), the metadata
 // bytes inside the LV, and the timing of any of it.

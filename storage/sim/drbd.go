@@ -42,7 +42,7 @@ func (n *Network) Attach(h *Host) {
 	n.hosts[h.name] = h
 	h.mu.Lock()
 	h.net = n
-	h.drbd = &drbdHost{meta: map[string]*drbdMeta{}, res: map[string]*drbdRes{}}
+	h.drbd = &drbdHost{meta: map[*logicalVolume]*drbdMeta{}, res: map[string]*drbdRes{}}
 	h.mu.Unlock()
 }
 
@@ -109,7 +109,10 @@ func (n *Network) newUUID() uint64 {
 // drbdHost is the DRBD state of one host: on-disk metadata by backing
 // device and the resources that are up.
 type drbdHost struct {
-	meta map[string]*drbdMeta
+	// meta is keyed by the LV rather than its path: metadata lives in the
+	// LV's last blocks, so an LV removed and created again under the same
+	// name has none.
+	meta map[*logicalVolume]*drbdMeta
 	res  map[string]*drbdRes
 }
 
@@ -551,9 +554,22 @@ func (n *Network) computeQuorum(r *drbdRes) {
 // mayPromote reports why r cannot become Primary, as drbdsetup's state
 // change failure; "" means it can (guide 2.5: auto-promote succeeds only
 // when an explicit `drbdadm primary` would).
+//
+// A connected peer in the Primary role forbids it, unless the connection
+// is in dual-primary mode (guide 2.2, 11.8.1: `allow-two-primaries yes`
+// in the net section, which both sides must have, since DRBD refuses to
+// connect peers whose net options disagree); even then "DRBD 9.0.x
+// Dual-Primary mode is limited to exactly 2 Primaries for the use in live
+// migration" (11.8), so a second connected Primary forbids it too.
 func (n *Network) mayPromote(r *drbdRes, force bool) string {
+	primaries := 0
 	for _, c := range r.conns {
-		if p := n.peerRes(r, c); c.established && p != nil && p.role == drbd.RolePrimary {
+		p := n.peerRes(r, c)
+		if !c.established || p == nil || p.role != drbd.RolePrimary {
+			continue
+		}
+		primaries++
+		if primaries > 1 || !twoPrimaries(r) || !twoPrimaries(p) {
 			return "(-1) Multiple primaries not allowed by config"
 		}
 	}
@@ -576,6 +592,10 @@ func (n *Network) mayPromote(r *drbdRes, force bool) string {
 	}
 	return ""
 }
+
+// twoPrimaries reports whether r's configuration allows dual-primary
+// mode (guide 11.8.1).
+func twoPrimaries(r *drbdRes) bool { return r.cfg.net["allow-two-primaries"] == "yes" }
 
 // promote makes r Primary. With force, Inconsistent local disks become
 // UpToDate and start a new generation (guide 4.6: `drbdadm primary

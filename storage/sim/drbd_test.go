@@ -598,7 +598,7 @@ func TestDRBDConfigAndMetadataCommands(t *testing.T) {
 		{line: "drbdadm -c " + conf + " up nosuch", code: 1, out: "'nosuch' not defined in your config (for this host)."},
 		{line: "drbdadm -c " + conf + " status " + resName, code: 20, out: "not modelled"},
 		{line: "drbdadm up " + resName, code: 20, out: "pass -c FILE"},
-		{line: "drbdadm -c " + conf + "-missing up " + resName, code: 10, out: "no such file or directory"},
+		{line: "drbdadm -c " + conf + "-missing up " + resName, code: 20, out: "Can not open '" + conf + "-missing'.\n."},
 		{line: "drbdsetup events2 " + resName, code: 20, out: "not modelled"},
 		{line: "drbdsetup events2 --now --timestamps", code: 20, out: "not modelled"},
 		{line: "drbdsetup events2 --now nosuch", code: 10, out: "nosuch: No such resource"},

@@ -84,8 +84,28 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 			targets = append(targets, a)
 		}
 	}
+	// root is where the host's file system starts: "" for -c FILE, read
+	// as given, or the host's ConfigRoot for drbdadm's default file.
+	root := ""
 	if file == "" {
-		o.notModelled("drbdadm", "reading the default /etc/drbd.conf (pass -c FILE)")
+		root = h.configRoot()
+		if root == "" {
+			o.notModelled("drbdadm", "reading the default /etc/drbd.conf (pass -c FILE, or set Host.SetConfigRoot)")
+			o.code = drbdUsage
+			return
+		}
+		file = defaultConfig
+		if _, err := os.Stat(filepath.Join(root, file)); err != nil {
+			// Real drbdadm 9.x without -c and without /etc/drbd.conf
+			// (checked on this machine in a mount namespace): rc 10.
+			fmt.Fprintf(&o.stderr, "Can not open '%s': No such file or directory\n", file)
+			o.code = drbdKernelFailure
+			return
+		}
+	} else if _, err := os.Stat(file); err != nil {
+		// Real `drbdadm -c /nonexistent dump` on this machine: this
+		// text, a lone "." without a newline, and rc 20.
+		fmt.Fprintf(&o.stderr, "Can not open '%s'.\n.", file)
 		o.code = drbdUsage
 		return
 	}
@@ -111,7 +131,7 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 			self = v
 		}
 	}
-	cfgs, err := loadConfig(file)
+	cfgs, err := loadConfig(root, file)
 	if err != nil {
 		fmt.Fprintf(&o.stderr, "%v\n", err)
 		o.code = drbdKernelFailure
@@ -164,32 +184,7 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 	case "adjust":
 		h.adjust(o, d, cfg, cfg.node(self))
 	case "down":
-		if r == nil {
-			return // down of a resource that is not up succeeds
-		}
-		for _, v := range r.vols {
-			if v.open > 0 {
-				fmt.Fprintf(&o.stderr, "%s: State change failed: (-12) Device is held open by someone\n", resName)
-				o.code = drbdStateFailure
-				return
-			}
-		}
-		for _, v := range r.vols {
-			if v.backing != nil {
-				v.backing.Close()
-			}
-		}
-		// Peers see the connection go; a Primary going down is a
-		// disconnect for them.
-		delete(d.res, resName)
-		for _, c := range r.conns {
-			if p := n.peerRes(r, c); p != nil {
-				if pc := p.conns[r.self.nodeID]; pc != nil && pc.established {
-					pc.established = false
-					n.lostPeer(p, pc)
-				}
-			}
-		}
+		n.down(o, d, resName)
 	case "primary":
 		if !needUp() {
 			return
@@ -250,11 +245,55 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 	}
 }
 
-// loadConfig reads a drbd.conf or .res file; `include "GLOB";` lines are
-// followed relative to the file's directory, and global/common sections
-// are skipped.
-func loadConfig(file string) ([]*resConfig, error) {
-	data, err := os.ReadFile(file)
+// defaultConfig is the file drbdadm reads without -c.
+const defaultConfig = "/etc/drbd.conf"
+
+// down takes resource name down on d, as `drbdadm down` and `drbdsetup
+// down` do; down of a resource that is not up succeeds. Called with n.mu
+// held.
+func (n *Network) down(o *output, d *drbdHost, name string) {
+	r := d.res[name]
+	if r == nil {
+		return
+	}
+	for _, v := range r.vols {
+		if v.open > 0 {
+			fmt.Fprintf(&o.stderr, "%s: State change failed: (-12) Device is held open by someone\n", name)
+			o.code = drbdStateFailure
+			return
+		}
+	}
+	for _, v := range r.vols {
+		if v.backing != nil {
+			v.backing.Close()
+		}
+	}
+	// Peers see the connection go; a Primary going down is a
+	// disconnect for them.
+	delete(d.res, name)
+	for _, c := range r.conns {
+		if p := n.peerRes(r, c); p != nil {
+			if pc := p.conns[r.self.nodeID]; pc != nil && pc.established {
+				pc.established = false
+				n.lostPeer(p, pc)
+			}
+		}
+	}
+}
+
+// loadConfig reads a drbd.conf or .res file and returns its resources in
+// file order, those of included files where the include is. global and
+// common sections are skipped. file is a path on the host whose file
+// system starts at root ("" for the real one): `include "GLOB";` patterns
+// are absolute, resolved under root, or relative to the including file's
+// directory, as drbdadm resolves them (checked on this machine: a
+// relative include in /tmp/inc/a.conf reads /tmp/inc/sub/*.res whatever
+// the working directory). A pattern that matches nothing is no error, as
+// in drbdadm (the Debian /etc/drbd.conf includes "drbd.d/*.res" before
+// any exists); a plain file name that does not exist is, with drbdadm's
+// message and rc 10. Messages name the host's paths, not root's.
+func loadConfig(root, file string) ([]*resConfig, error) {
+	data, err := os.ReadFile(filepath.Join(root, file))
 	if err != nil {
 		return nil, fmt.Errorf("open(%s) failed: %w", file, err)
 	}
@@ -274,9 +313,17 @@ func loadConfig(file string) ([]*resConfig, error) {
 			if !filepath.IsAbs(pat) {
 				pat = filepath.Join(filepath.Dir(file), pat)
 			}
-			matches, _ := filepath.Glob(pat)
+			matches, _ := filepath.Glob(filepath.Join(root, pat))
+			if len(matches) == 0 && !strings.ContainsAny(s.words[1], "*?[") {
+				// Real drbdadm on this machine, rc 10:
+				// "/tmp/inc/b.conf:1: Failed to open include file '/tmp/inc/nonexist.res'."
+				return nil, confError(fmt.Sprintf("%s:%d: Failed to open include file '%s'.", file, s.line, pat))
+			}
 			for _, m := range matches {
-				sub, err := loadConfig(m)
+				if root != "" {
+					m = "/" + strings.TrimPrefix(m[len(filepath.Clean(root)):], "/")
+				}
+				sub, err := loadConfig(root, m)
 				if err != nil {
 					return nil, err
 				}
@@ -334,13 +381,13 @@ func (h *Host) createMD(o *output, d *drbdHost, cfg *resConfig, self *resNode, v
 			return
 		}
 		dev.Close()
-		if d.meta[v.disk] != nil && !force && !strings.HasPrefix(string(stdin), "yes") {
+		if d.meta[dev.lv] != nil && !force && !strings.HasPrefix(string(stdin), "yes") {
 			fmt.Fprintf(&o.stdout, "You want me to create a v09 style flexible-size internal meta data block.\nThere appears to be a v09 flexible-size internal meta data block\nalready in place on %s at byte offset ...\n\nDo you really want to overwrite the existing meta-data?\n[need to type 'yes' to confirm] ", v.disk)
 			fmt.Fprintf(&o.stderr, "Operation canceled.\n")
 			o.code = drbdKernelFailure
 			return
 		}
-		d.meta[v.disk] = &drbdMeta{bitmapUUID: map[int]uint64{}, oos: map[int]map[uint64]bool{}, disk: drbd.DiskInconsistent, maxPeers: maxPeers}
+		d.meta[dev.lv] = &drbdMeta{bitmapUUID: map[int]uint64{}, oos: map[int]map[uint64]bool{}, disk: drbd.DiskInconsistent, maxPeers: maxPeers}
 		o.stdout.WriteString("initializing activity log\ninitializing bitmap\nWriting meta data...\nNew drbd meta data block successfully created.\n")
 	}
 }
@@ -359,15 +406,16 @@ func (h *Host) adjust(o *output, d *drbdHost, cfg *resConfig, self *resNode) {
 		}
 		dv := &drbdVol{nr: v.number, minor: v.minor, diskPath: v.disk, disk: drbd.DiskDiskless}
 		if v.disk != "" {
-			meta := d.meta[v.disk]
-			if meta == nil {
-				fmt.Fprintf(&o.stderr, "%d: No valid meta data found\nCommand 'drbdsetup attach %d %s %s internal' terminated with exit code 10\n", v.minor, v.minor, v.disk, v.disk)
-				o.code = drbdKernelFailure
-				return
-			}
 			dev, err := h.Device(v.disk)
 			if err != nil {
 				fmt.Fprintf(&o.stderr, "%d: Failure: (104) Can not open backing device.\n", v.minor)
+				o.code = drbdKernelFailure
+				return
+			}
+			meta := d.meta[dev.lv]
+			if meta == nil {
+				dev.Close()
+				fmt.Fprintf(&o.stderr, "%d: No valid meta data found\nCommand 'drbdsetup attach %d %s %s internal' terminated with exit code 10\n", v.minor, v.minor, v.disk, v.disk)
 				o.code = drbdKernelFailure
 				return
 			}
@@ -461,8 +509,8 @@ func (n *Network) verify(o *output, r *drbdRes, vol int) {
 	}
 }
 
-// drbdsetup answers `drbdsetup events2 --now [--statistics] [RES|all]` and
-// `drbdsetup status --json [RES]`.
+// drbdsetup answers `drbdsetup events2 --now [--statistics] [RES|all]`,
+// `drbdsetup status --json [RES]` and `drbdsetup down RES`.
 func (h *Host) drbdsetup(o *output, c run.Cmd) {
 	n := h.network()
 	if n == nil {
@@ -485,6 +533,16 @@ func (h *Host) drbdsetup(o *output, c run.Cmd) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if c.Args[0] == "down" {
+		if len(c.Args) != 2 || strings.HasPrefix(c.Args[1], "-") {
+			o.notModelled("drbdsetup", "down without exactly one resource name")
+			o.code = drbdUsage
+			return
+		}
+		defer n.update()
+		n.down(o, h.drbd, c.Args[1])
+		return
+	}
 	var res []*drbdRes
 	for _, r := range h.drbd.sortedRes() {
 		if len(sel) == 0 || sel[0] == "all" || sel[0] == r.name {

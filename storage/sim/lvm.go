@@ -39,6 +39,26 @@ type Host struct {
 	// state in drbd is guarded by net.mu. Lock order: net.mu, then mu.
 	net  *Network
 	drbd *drbdHost
+	// cfgRoot is where drbdadm without -c finds etc/drbd.conf.
+	cfgRoot string
+}
+
+// SetConfigRoot makes dir the root of the host's file system for drbdadm
+// without -c: it reads dir/etc/drbd.conf, as the real drbdadm reads
+// /etc/drbd.conf, and resolves absolute include patterns under dir. This
+// is how a `pvehci lab` node, whose satellite writes its .res files under
+// a per-node directory, runs `drbdadm adjust RES` as on a real host. ""
+// (the default) refuses drbdadm without -c.
+func (h *Host) SetConfigRoot(dir string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cfgRoot = dir
+}
+
+func (h *Host) configRoot() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cfgRoot
 }
 
 // network returns the host's network, nil before Network.Attach.

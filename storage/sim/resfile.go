@@ -18,6 +18,7 @@ type section struct {
 	words    []string
 	children []*section
 	body     bool
+	line     int // of the first word, for messages
 }
 
 func (s *section) key() string {
@@ -97,6 +98,9 @@ func parseConfText(file, text string) ([]*section, error) {
 				}
 				return out, nil
 			default:
+				if len(cur.words) == 0 {
+					cur.line = lines[pos-1]
+				}
 				cur.words = append(cur.words, t)
 			}
 		}

@@ -95,6 +95,8 @@ func (r hostRunner) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 		r.h.drbdadm(&o, c)
 	case "drbdsetup":
 		r.h.drbdsetup(&o, c)
+	case "drbdmeta":
+		r.h.drbdmeta(&o, c)
 	default:
 		return run.Result{ExitCode: -1}, &run.Error{Argv: c.Argv(), ExitCode: -1,
 			Err: &exec.Error{Name: c.Name, Err: exec.ErrNotFound}}

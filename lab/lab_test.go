@@ -1,0 +1,116 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"log/slog"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pvehci-lab-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pvehci")
+	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/pvehci").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startLab starts a lab on addresses of its own (127.0.<base>.11…), so
+// tests do not meet a lab someone runs on the default addresses.
+func startLab(t *testing.T, nodes int, base string) *Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := Start(ctx, Config{Dir: t.TempDir(), Nodes: nodes, AddrBase: netip.MustParseAddr(base), Binary: binary,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range l.Nodes {
+				if b, err := os.ReadFile(filepath.Join(n.Dir, "daemon.log")); err == nil {
+					lines := strings.Split(string(b), "\n")
+					t.Logf("log of %s:\n%s", n.Name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+				}
+			}
+		}
+		l.Close()
+	})
+	return l
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func TestLabVMLifecycle(t *testing.T) {
+	start := time.Now()
+	l := startLab(t, 3, "127.0.1.10")
+	ctx := context.Background()
+	t.Logf("lab ready after %s", time.Since(start).Round(time.Millisecond))
+	env, err := os.ReadFile(filepath.Join(l.Dir(), EnvFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), "LS_CONTROLLERS=http://127.0.1.11:3370,http://127.0.1.12:3370,http://127.0.1.13:3370\n") {
+		t.Errorf("env file:\n%s", env)
+	}
+	vm, err := l.CreateVM(ctx, 100, "n1", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("created %+v at %s", vm, time.Since(start).Round(time.Millisecond))
+	// The .res file is at its real path below the node's root.
+	rd := strings.SplitN(vm.Volname, "_", 2)[0]
+	if _, err := os.Stat(filepath.Join(l.Nodes[0].Root, "var/lib/pvehci/drbd.d", rd+".res")); err != nil {
+		t.Errorf("no .res on n1: %v", err)
+	}
+	moved, err := l.MigrateVM(ctx, 100, "n3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("migrated %+v at %s", moved, time.Since(start).Round(time.Millisecond))
+	if err := l.DeleteVM(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("deleted at %s", time.Since(start).Round(time.Millisecond))
+	c, err := l.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsc, err := c.Resources.GetResourceView(ctx)
+	if err != nil || len(rsc) != 0 {
+		t.Errorf("resources after delete: %v %v", rsc, err)
+	}
+	for _, n := range l.Nodes {
+		if entries, _ := os.ReadDir(filepath.Join(n.Root, "var/lib/pvehci/drbd.d")); len(entries) != 1 {
+			t.Errorf("%s still has .res files: %v", n.Name, entries)
+		}
+	}
+	st := l.Status(ctx)
+	if st.Leader == "" || len(st.Nodes) != 3 {
+		t.Errorf("status: %+v", st)
+	}
+}

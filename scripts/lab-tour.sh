@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The lab tour (`make lab`): starts a 3-node lab and walks through what an
+# admin does with it, checking every step's outcome; any wrong outcome
+# stops the tour with a non-zero exit. The lab keeps running afterwards.
+set -euo pipefail
+
+PVEHCI=${PVEHCI:-./bin/pvehci}
+export PVEHCI_LAB_DIR=${PVEHCI_LAB_DIR:-${TMPDIR:-/tmp}/pvehci-lab}
+start=$(date +%s.%N)
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { printf '\nTOUR FAILED: %s\n' "$*" >&2; exit 1; }
+elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+if [ -S "$PVEHCI_LAB_DIR/lab.sock" ]; then
+	step "Stopping the lab left in $PVEHCI_LAB_DIR"
+	"$PVEHCI" lab down
+fi
+
+step "Start a 3-node lab (real daemons, raft and REST API over a simulated DRBD/LVM kernel)"
+"$PVEHCI" lab up --nodes 3
+# shellcheck disable=SC1091
+. "$PVEHCI_LAB_DIR/env"
+export LS_CONTROLLERS
+
+step "Every node answers the LINSTOR REST API; /health is 200 on each"
+for url in ${LS_CONTROLLERS//,/ }; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$url/health")
+	echo "$url/health -> $code"
+	[ "$code" = 200 ] || fail "$url/health answered $code"
+done
+
+step "Create VM 100 on n1: its disk is made through the Proxmox plugin's REST calls"
+"$PVEHCI" lab vm create 100 --node n1 --size 1GiB
+"$PVEHCI" resource list --controllers "$LS_CONTROLLERS"
+rd=$("$PVEHCI" lab status --json | sed -n 's/.*"\(pm-[0-9a-f]*\)".*/\1/p' | head -1)
+[ -n "$rd" ] || fail "no resource definition after vm create"
+[ -f "$PVEHCI_LAB_DIR/nodes/n1/root/var/lib/pvehci/drbd.d/$rd.res" ] || fail "n1 has no $rd.res"
+echo "n1 holds /var/lib/pvehci/drbd.d/$rd.res (under $PVEHCI_LAB_DIR/nodes/n1/root)"
+curl -s "$(echo "$LS_CONTROLLERS" | cut -d, -f2)/v1/view/resources" | grep -q '"UpToDate"' || fail "no UpToDate replica in /v1/view/resources"
+
+step "Live-migrate VM 100 to n3: activate on n3 (both Primary), stop and deactivate on n1"
+"$PVEHCI" lab vm migrate 100 n3
+"$PVEHCI" resource list --controllers "$LS_CONTROLLERS"
+"$PVEHCI" resource list --controllers "$LS_CONTROLLERS" -o json | grep -q '"n3"' || fail "no resource on n3 after the migration"
+
+step "Kill the leader's daemon (SIGKILL); the cluster elects another and keeps answering"
+leader=$("$PVEHCI" lab status --json | sed -n 's/^  "leader": "\(n[0-9]*\)",/\1/p')
+[ -n "$leader" ] || fail "no leader"
+"$PVEHCI" lab kill "$leader"
+for i in $(seq 1 50); do
+	now=$("$PVEHCI" lab status --json | sed -n 's/^  "leader": "\(n[0-9]*\)",/\1/p')
+	[ -n "$now" ] && [ "$now" != "$leader" ] && break
+	sleep 0.2
+done
+[ -n "$now" ] && [ "$now" != "$leader" ] || fail "no new leader after killing $leader"
+echo "leader was $leader, now $now"
+"$PVEHCI" resource-definition list --controllers "$LS_CONTROLLERS" | grep -q "$rd" || fail "$rd not listed after the failover"
+"$PVEHCI" lab start "$leader"
+
+step "Delete VM 100: the plugin's deactivate and free_image remove every replica"
+"$PVEHCI" lab vm delete 100
+"$PVEHCI" resource list --controllers "$LS_CONTROLLERS" -o json | grep -q "$rd" && fail "$rd still has resources"
+for n in n1 n2 n3; do
+	[ ! -e "$PVEHCI_LAB_DIR/nodes/$n/root/var/lib/pvehci/drbd.d/$rd.res" ] || fail "$n still has $rd.res"
+done
+echo "no replica and no .res file left"
+
+step "Lab status"
+"$PVEHCI" lab status
+
+printf '\nTour done in %s s. The lab keeps running:\n  . %s/env; %s resource list --controllers $LS_CONTROLLERS\n  %s lab status | lab vm create 101 --node n2 | lab kill n1 | lab start n1\nStop it with: %s lab down\n' \
+	"$(elapsed)" "$PVEHCI_LAB_DIR" "$PVEHCI" "$PVEHCI" "$PVEHCI"

@@ -1,0 +1,184 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/lvm"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// Completer finishes intents on the leader (see the package doc).
+type Completer struct {
+	Store *Store
+	// State is the replicated state; Changed wakes the loop on its changes.
+	State   func() *state.State
+	Changed func() <-chan struct{}
+	// Apply replicates a command.
+	Apply func(ctx context.Context, cmd state.Command) (state.Result, error)
+	Log   *slog.Logger
+	// Interval is the pace without changes; default 2 s.
+	Interval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	// flagged records when this leader first saw each DELETE flag: only a
+	// report that arrives later can prove the delete done.
+	flagged map[string]time.Time
+}
+
+func (c *Completer) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Completer) log() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+// Run completes intents until ctx ends (leadership lost).
+func (c *Completer) Run(ctx context.Context) error {
+	iv := c.Interval
+	if iv <= 0 {
+		iv = 2 * time.Second
+	}
+	c.flagged = map[string]time.Time{}
+	for {
+		stateChanged, reportsChanged := c.Changed(), c.Store.Changed()
+		if err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+			c.log().Warn("completing intents", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stateChanged:
+		case <-reportsChanged:
+		case <-time.After(iv):
+		}
+	}
+}
+
+// Pass completes what the current reports allow. It returns the first
+// error; the next pass retries.
+func (c *Completer) Pass(ctx context.Context) error {
+	if c.flagged == nil {
+		c.flagged = map[string]time.Time{}
+	}
+	st := c.State()
+	var errs []error
+	apply := func(cmd state.Command) {
+		res, err := c.Apply(ctx, cmd)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		c.log().Info("completed", "command", cmd.Type(), "detail", describe(cmd))
+	}
+	seen := map[string]bool{}
+	for _, rd := range st.ResourceDefinitions() {
+		rscs := st.Resources(rd.Name)
+		// Diskless resources first, so the last diskful one may follow
+		// (the state refuses the other order).
+		for pass := 0; pass < 2; pass++ {
+			for _, r := range rscs {
+				if !r.Flags.Has(model.RscFlagDelete) || (pass == 0) != r.Diskless() {
+					continue
+				}
+				key := model.Key(r.Name) + "/" + model.Key(r.Node)
+				seen[key] = true
+				first, ok := c.flagged[key]
+				if !ok {
+					c.flagged[key] = c.now()
+					first = c.now()
+				}
+				if c.goneFrom(r, len(rd.VolumeDefinitions), first) {
+					apply(&state.DeleteResource{ResourceDefinition: r.Name, Node: r.Node})
+				}
+			}
+		}
+		if rd.Flags.Has(model.RdFlagDelete) {
+			if len(st.Resources(rd.Name)) == 0 && len(st.SnapshotDefinitions(rd.Name)) == 0 {
+				apply(&state.DeleteResourceDefinition{Name: rd.Name})
+			}
+			continue
+		}
+		for _, vd := range rd.VolumeDefinitions {
+			if !vd.Flags.Has(model.VdFlagDrbdInitialized) && c.upToDateSomewhere(rscs, vd.VolumeNumber) {
+				apply(&state.SetFlags{Target: state.Target{Kind: model.ObjVolumeDefinition, ResourceDefinition: rd.Name, VolumeNumber: vd.VolumeNumber},
+					Set: []string{model.VdFlagDrbdInitialized}})
+			}
+		}
+	}
+	for k := range c.flagged {
+		if !seen[k] {
+			delete(c.flagged, k)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// goneFrom says whether r's node has reported, after the DELETE flag was
+// first seen, that neither the DRBD resource nor any of its volumes
+// exists any more.
+func (c *Completer) goneFrom(r model.Resource, volumes int, flaggedAt time.Time) bool {
+	rep, at, ok := c.Store.Report(r.Node)
+	if !ok || at.Before(flaggedAt) || rep.ObserveError != "" {
+		return false
+	}
+	if _, up := rep.Resource(r.Name); up {
+		return false
+	}
+	for vnr := range volumes {
+		suffix := "/" + lvm.VolumeLVName(r.Name, vnr)
+		for _, v := range rep.Volumes {
+			if strings.HasSuffix(v, suffix) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *Completer) upToDateSomewhere(rscs []model.Resource, vnr int) bool {
+	for _, r := range rscs {
+		rep, _, ok := c.Store.Report(r.Node)
+		if !ok {
+			continue
+		}
+		k, ok := rep.Resource(r.Name)
+		if !ok {
+			continue
+		}
+		for _, d := range k.Devices {
+			if d.Volume == vnr && d.Disk == drbd.DiskUpToDate {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func describe(cmd state.Command) string {
+	switch c := cmd.(type) {
+	case *state.DeleteResource:
+		return c.ResourceDefinition + " on " + c.Node
+	case *state.DeleteResourceDefinition:
+		return c.Name
+	case *state.SetFlags:
+		return c.Target.ResourceDefinition + " " + strings.Join(c.Set, ",")
+	}
+	return ""
+}

@@ -1,0 +1,24 @@
+// Package controller is the active controller's view of the nodes and the
+// loops that finish what the REST API starts.
+//
+// [Store] keeps the latest report of every node's satellite
+// (storage/satellite.NodeReport) in memory on the leader. Observed state is
+// deliberately not replicated (design §3): a new leader starts empty and
+// each satellite re-sends its full report as soon as it sees the new
+// leader. The Store answers the REST API's questions about the kernel's
+// view (api.Backend's Observed and WaitDevice, api.PoolObserver,
+// api.NodeObserver).
+//
+// [Completer] runs only on the leader and completes the intents of
+// storage/api's contract once the satellites have acted:
+//
+//   - a resource flagged DELETE is removed from the state once its node
+//     reports, after the flag was seen, neither its DRBD resource nor any
+//     of its volumes (never on a guess: a node that does not report keeps
+//     the resource flagged, as LINSTOR keeps it DELETING);
+//   - a resource definition flagged DELETE is removed once it has no
+//     resources and no snapshots;
+//   - a volume definition gets DRBD_INITIALIZED once any replica reports
+//     the volume UpToDate, after which no satellite skips the initial
+//     sync for it again (research/linstor-server.md §3).
+package controller

@@ -1,0 +1,110 @@
+package satellite
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/lvm"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// NodeReport is what a satellite tells the active controller after each
+// pass: the kernel's view of every DRBD resource on the node, the capacity
+// of its storage pools, and what went wrong. It is a full picture, never a
+// delta, so a new leader is current after one report from each node.
+type NodeReport struct {
+	Node string `json:"node"`
+	// Boot identifies one run of the satellite and Seq orders its
+	// reports, so the controller can drop one that arrives late.
+	Boot string    `json:"boot"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// ObserveError is set when the node could not be observed (no DRBD
+	// module, lvm failing); everything else is then empty.
+	ObserveError string                  `json:"observe_error,omitempty"`
+	Resources    []drbd.ObservedResource `json:"resources,omitempty"`
+	Pools        []PoolReport            `json:"pools,omitempty"`
+	// Volumes are the node's LVs that carry pvehci's tag, as "VG/LV":
+	// the controller completes a delete only once they are gone.
+	Volumes  []string       `json:"volumes,omitempty"`
+	Failed   []FailedAction `json:"failed,omitempty"`
+	Problems []string       `json:"problems,omitempty"`
+	Orphans  []Orphan       `json:"orphans,omitempty"`
+}
+
+// PoolReport is the capacity of one storage pool, in KiB.
+type PoolReport struct {
+	Name     string `json:"name"`
+	TotalKiB int64  `json:"total_kib"`
+	FreeKiB  int64  `json:"free_kib"`
+	// DataPercent and MetadataPercent are the thin pool's usage.
+	DataPercent     float64 `json:"data_percent"`
+	MetadataPercent float64 `json:"metadata_percent"`
+}
+
+// FailedAction is an action of the last pass that failed.
+type FailedAction struct {
+	Resource string `json:"resource"`
+	Action   string `json:"action"`
+	Error    string `json:"error"`
+}
+
+// Resource returns the report on one DRBD resource.
+func (r NodeReport) Resource(name string) (drbd.ObservedResource, bool) {
+	for _, res := range r.Resources {
+		if res.Name == name {
+			return res, true
+		}
+	}
+	return drbd.ObservedResource{}, false
+}
+
+// Pool returns the report on one storage pool.
+func (r NodeReport) Pool(name string) (PoolReport, bool) {
+	for _, p := range r.Pools {
+		if model.SameName(p.Name, name) {
+			return p, true
+		}
+	}
+	return PoolReport{}, false
+}
+
+// BuildReport assembles a report from an observation and the outcome of
+// the pass that followed it (rep may be empty when no pass ran).
+func BuildReport(node string, st *state.State, got Observed, rep Report) NodeReport {
+	out := NodeReport{Node: node}
+	for _, name := range sortedKeys(got.DRBD) {
+		out.Resources = append(out.Resources, got.DRBD[name])
+	}
+	for _, key := range sortedKeys(got.LVs) {
+		if lv := got.LVs[key]; lv.Origin == "" && slices.Contains(lv.Tags, lvm.Tag) {
+			out.Volumes = append(out.Volumes, key)
+		}
+	}
+	for _, sp := range st.StoragePools() {
+		if !model.SameName(sp.Node, node) || sp.ProviderKind != model.ProviderLVMThin {
+			continue
+		}
+		vg, pool := sp.Props[model.KeyStorDriverLvmVg], sp.Props[model.KeyStorDriverThinPool]
+		lv, ok := got.LVs[vg+"/"+pool]
+		if !ok || !lv.Attr.ThinPool() {
+			out.Problems = append(out.Problems, fmt.Sprintf("storage pool %s: thin pool %s/%s not found; create it or fix the pool's %s and %s", sp.Name, vg, pool, model.KeyStorDriverLvmVg, model.KeyStorDriverThinPool))
+			continue
+		}
+		total := int64(lv.Size / 1024)
+		used := int64(float64(total) * lv.DataPercent.Value / 100)
+		out.Pools = append(out.Pools, PoolReport{Name: sp.Name, TotalKiB: total, FreeKiB: max(total-used, 0),
+			DataPercent: lv.DataPercent.Value, MetadataPercent: lv.MetadataPercent.Value})
+	}
+	for _, o := range rep.Failed() {
+		out.Failed = append(out.Failed, FailedAction{Resource: o.Action.Resource, Action: o.Action.String(), Error: o.Err.Error()})
+	}
+	for _, p := range rep.Plan.Problems {
+		out.Problems = append(out.Problems, p.Err.Error())
+	}
+	out.Orphans = rep.Plan.Orphans
+	return out
+}
