@@ -12,6 +12,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { printf '\nTOUR FAILED: %s\n' "$*" >&2; exit 1; }
 elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
+command -v curl >/dev/null || fail "the tour needs curl: apt-get install curl"
+
 if [ -S "$PVEHCI_LAB_DIR/lab.sock" ]; then
 	step "Stopping the lab left in $PVEHCI_LAB_DIR"
 	"$PVEHCI" lab down
