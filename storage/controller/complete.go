@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,19 +25,6 @@ type Completer struct {
 	Log   *slog.Logger
 	// Interval is the pace without changes; default 2 s.
 	Interval time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-
-	// flagged records when this leader first saw each DELETE flag: only a
-	// report that arrives later can prove the delete done.
-	flagged map[string]time.Time
-}
-
-func (c *Completer) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
 }
 
 func (c *Completer) log() *slog.Logger {
@@ -52,7 +40,6 @@ func (c *Completer) Run(ctx context.Context) error {
 	if iv <= 0 {
 		iv = 2 * time.Second
 	}
-	c.flagged = map[string]time.Time{}
 	for {
 		stateChanged, reportsChanged := c.Changed(), c.Store.Changed()
 		if err := c.Pass(ctx); err != nil && ctx.Err() == nil {
@@ -71,9 +58,6 @@ func (c *Completer) Run(ctx context.Context) error {
 // Pass completes what the current reports allow. It returns the first
 // error; the next pass retries.
 func (c *Completer) Pass(ctx context.Context) error {
-	if c.flagged == nil {
-		c.flagged = map[string]time.Time{}
-	}
 	st := c.State()
 	var errs []error
 	apply := func(cmd state.Command) {
@@ -87,7 +71,6 @@ func (c *Completer) Pass(ctx context.Context) error {
 		}
 		c.log().Info("completed", "command", cmd.Type(), "detail", describe(cmd))
 	}
-	seen := map[string]bool{}
 	for _, rd := range st.ResourceDefinitions() {
 		rscs := st.Resources(rd.Name)
 		// Diskless resources first, so the last diskful one may follow
@@ -97,14 +80,7 @@ func (c *Completer) Pass(ctx context.Context) error {
 				if !r.Flags.Has(model.RscFlagDelete) || (pass == 0) != r.Diskless() {
 					continue
 				}
-				key := model.Key(r.Name) + "/" + model.Key(r.Node)
-				seen[key] = true
-				first, ok := c.flagged[key]
-				if !ok {
-					c.flagged[key] = c.now()
-					first = c.now()
-				}
-				if c.goneFrom(r, len(rd.VolumeDefinitions), first) {
+				if c.goneFrom(r, rd.VolumeDefinitions) {
 					apply(&state.DeleteResource{ResourceDefinition: r.Name, Node: r.Node})
 				}
 			}
@@ -122,27 +98,24 @@ func (c *Completer) Pass(ctx context.Context) error {
 			}
 		}
 	}
-	for k := range c.flagged {
-		if !seen[k] {
-			delete(c.flagged, k)
-		}
-	}
 	return errors.Join(errs...)
 }
 
-// goneFrom says whether r's node has reported, after the DELETE flag was
-// first seen, that neither the DRBD resource nor any of its volumes
-// exists any more.
-func (c *Completer) goneFrom(r model.Resource, volumes int, flaggedAt time.Time) bool {
-	rep, at, ok := c.Store.Report(r.Node)
-	if !ok || at.Before(flaggedAt) || rep.ObserveError != "" {
+// goneFrom says whether r's node has proven the delete done: its latest
+// report comes from a pass that saw the DELETE flag (Deleting names the
+// resource) and shows neither the DRBD resource nor any of its volumes.
+// A report from before the node saw the flag proves nothing, however late
+// it arrives.
+func (c *Completer) goneFrom(r model.Resource, vds []model.VolumeDefinition) bool {
+	rep, _, ok := c.Store.Report(r.Node)
+	if !ok || rep.ObserveError != "" || !slices.Contains(rep.Deleting, r.Name) {
 		return false
 	}
 	if _, up := rep.Resource(r.Name); up {
 		return false
 	}
-	for vnr := range volumes {
-		suffix := "/" + lvm.VolumeLVName(r.Name, vnr)
+	for _, vd := range vds {
+		suffix := "/" + lvm.VolumeLVName(r.Name, vd.VolumeNumber)
 		for _, v := range rep.Volumes {
 			if strings.HasSuffix(v, suffix) {
 				return false

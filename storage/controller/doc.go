@@ -13,9 +13,9 @@
 // storage/api's contract once the satellites have acted:
 //
 //   - a resource flagged DELETE is removed from the state once its node
-//     reports, after the flag was seen, neither its DRBD resource nor any
-//     of its volumes (never on a guess: a node that does not report keeps
-//     the resource flagged, as LINSTOR keeps it DELETING);
+//     reports, from a pass that saw the flag, neither its DRBD resource
+//     nor any of its volumes (never on a guess: a node that does not
+//     report keeps the resource flagged, as LINSTOR keeps it DELETING);
 //   - a resource definition flagged DELETE is removed once it has no
 //     resources and no snapshots;
 //   - a volume definition gets DRBD_INITIALIZED once any replica reports

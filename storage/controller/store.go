@@ -57,8 +57,9 @@ func (s *Store) Take(from string, body []byte) error {
 	return nil
 }
 
-// Put stores a report unless a newer one of the same satellite run is
-// already there.
+// Put stores a report unless the same or a newer one of the same
+// satellite run is already there (a duplicate must not refresh the time
+// that keeps the node online).
 func (s *Store) Put(rep satellite.NodeReport) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,7 +67,7 @@ func (s *Store) Put(rep satellite.NodeReport) {
 		s.reports = map[string]entry{}
 	}
 	k := model.Key(rep.Node)
-	if old, ok := s.reports[k]; ok && old.rep.Boot == rep.Boot && old.rep.Seq > rep.Seq {
+	if old, ok := s.reports[k]; ok && old.rep.Boot == rep.Boot && old.rep.Seq >= rep.Seq {
 		return
 	}
 	s.reports[k] = entry{rep: rep, received: s.now()}

@@ -174,7 +174,7 @@ func (l *Loop) passOnce(ctx context.Context, log *slog.Logger, acted *bool) (Nod
 			}
 		}
 	}
-	out := BuildReport(r.Node, st, got, rep)
+	out := BuildReport(r.Node, st, want, got, rep)
 	if derr != nil {
 		out.Problems = append(out.Problems, derr.Error())
 	}

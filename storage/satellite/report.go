@@ -29,7 +29,11 @@ type NodeReport struct {
 	Pools        []PoolReport            `json:"pools,omitempty"`
 	// Volumes are the node's LVs that carry pvehci's tag, as "VG/LV":
 	// the controller completes a delete only once they are gone.
-	Volumes  []string       `json:"volumes,omitempty"`
+	Volumes []string `json:"volumes,omitempty"`
+	// Deleting names the resources this pass had to delete (flag DELETE):
+	// with no DRBD resource and no volume of them left, the report proves
+	// the delete done, since it was taken after the pass acted.
+	Deleting []string       `json:"deleting,omitempty"`
 	Failed   []FailedAction `json:"failed,omitempty"`
 	Problems []string       `json:"problems,omitempty"`
 	Orphans  []Orphan       `json:"orphans,omitempty"`
@@ -72,10 +76,16 @@ func (r NodeReport) Pool(name string) (PoolReport, bool) {
 	return PoolReport{}, false
 }
 
-// BuildReport assembles a report from an observation and the outcome of
-// the pass that followed it (rep may be empty when no pass ran).
-func BuildReport(node string, st *state.State, got Observed, rep Report) NodeReport {
+// BuildReport assembles a report from the desired state of a pass, the
+// observation taken after it acted, and its outcome (rep may be empty when
+// no pass ran).
+func BuildReport(node string, st *state.State, want DesiredState, got Observed, rep Report) NodeReport {
 	out := NodeReport{Node: node}
+	for _, d := range want.Resources {
+		if d.Delete {
+			out.Deleting = append(out.Deleting, d.Name)
+		}
+	}
 	for _, name := range sortedKeys(got.DRBD) {
 		out.Resources = append(out.Resources, got.DRBD[name])
 	}
