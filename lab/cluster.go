@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,6 +175,18 @@ type Status struct {
 	Leader    string       `json:"leader"`
 	Nodes     []NodeStatus `json:"nodes"`
 	Resources []string     `json:"resources"`
+	Replicas  []Replica    `json:"replicas"`
+}
+
+// Replica is one resource on one node, as the REST API reports it.
+type Replica struct {
+	Resource string `json:"resource"`
+	Node     string `json:"node"`
+	Diskful  bool   `json:"diskful"`
+	// Disk is DRBD's disk state of volume 0 (UpToDate, Inconsistent,
+	// Diskless, TieBreaker, …).
+	Disk  string `json:"disk"`
+	InUse bool   `json:"in_use"`
 }
 
 // Status reports the nodes, the leader and the resource definitions.
@@ -201,6 +214,19 @@ func (l *Lab) Status(ctx context.Context) Status {
 			for _, rd := range rds {
 				st.Resources = append(st.Resources, rd.Name)
 			}
+		}
+		if view, err := c.Resources.GetResourceView(cctx); err == nil {
+			for _, r := range view {
+				rep := Replica{Resource: r.Name, Node: r.NodeName, Diskful: !slices.Contains(r.Flags, "DISKLESS")}
+				if len(r.Volumes) > 0 {
+					rep.Disk = r.Volumes[0].State.DiskState
+				}
+				if r.State.InUse != nil {
+					rep.InUse = *r.State.InUse
+				}
+				st.Replicas = append(st.Replicas, rep)
+			}
+			slices.SortFunc(st.Replicas, func(a, b Replica) int { return strings.Compare(a.Resource+"/"+a.Node, b.Resource+"/"+b.Node) })
 		}
 		cancel()
 	}

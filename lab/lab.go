@@ -61,7 +61,10 @@ type Config struct {
 	// SatelliteInterval is the satellites' idle pass interval; the lab
 	// uses 2 s so that the tour does not wait.
 	SatelliteInterval time.Duration
-	Log               *slog.Logger
+	// RelocateDelay is how long a VM runs diskless before its replica
+	// follows it; the lab uses 5 s instead of 30 min so the tour shows it.
+	RelocateDelay time.Duration
+	Log           *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -95,6 +98,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SatelliteInterval == 0 {
 		c.SatelliteInterval = 2 * time.Second
+	}
+	if c.RelocateDelay == 0 {
+		c.RelocateDelay = 5 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -337,7 +343,8 @@ func (l *Lab) startDaemon(n *Node) error {
 		"--peer-listen", n.PeerAddr(), "--advertise", n.PeerAddr(),
 		"--api-listen", net.JoinHostPort(n.Addr.String(), fmt.Sprint(daemon.DefaultAPIPort)),
 		"--socket", n.Socket, "--root", n.Root, "--kernel-socket", l.kernelSocket(),
-		"--satellite-interval", l.cfg.SatelliteInterval.String())
+		"--satellite-interval", l.cfg.SatelliteInterval.String(),
+		"--relocate-delay", l.cfg.RelocateDelay.String())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 	// Its own process group: a Ctrl-C on `lab up` must not reach the

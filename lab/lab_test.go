@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,14 +93,28 @@ func TestLabVMLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("migrated %+v at %s", moved, time.Since(start).Round(time.Millisecond))
-	if err := l.DeleteVM(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("deleted at %s", time.Since(start).Round(time.Millisecond))
+	// The replica follows the VM: n3 gets a disk after the lab's 5 s
+	// delay, syncs, and the surplus replica goes, back to place count 2.
 	c, err := l.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		diskful, n3UpToDate := l.diskfulReplicas(ctx, t, rd)
+		if n3UpToDate && len(diskful) == 2 {
+			t.Logf("relocated at %s: diskful on %v", time.Since(start).Round(time.Millisecond), diskful)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not follow VM 100 to n3: diskful on %v, n3 UpToDate %t", diskful, n3UpToDate)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := l.DeleteVM(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("deleted at %s", time.Since(start).Round(time.Millisecond))
 	rsc, err := c.Resources.GetResourceView(ctx)
 	if err != nil || len(rsc) != 0 {
 		t.Errorf("resources after delete: %v %v", rsc, err)
@@ -113,4 +128,28 @@ func TestLabVMLifecycle(t *testing.T) {
 	if st.Leader == "" || len(st.Nodes) != 3 {
 		t.Errorf("status: %+v", st)
 	}
+}
+
+// diskfulReplicas lists the nodes with a disk for rd, and whether n3's
+// disk is UpToDate.
+func (l *Lab) diskfulReplicas(ctx context.Context, t *testing.T, rd string) (nodes []string, n3UpToDate bool) {
+	t.Helper()
+	c, err := l.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := c.Resources.GetResourceView(ctx)
+	if err != nil {
+		return nil, false
+	}
+	for _, r := range view {
+		if r.Name != rd || slices.Contains(r.Flags, "DISKLESS") || slices.Contains(r.Flags, "DELETE") {
+			continue
+		}
+		nodes = append(nodes, r.NodeName)
+		if r.NodeName == "n3" && len(r.Volumes) > 0 && r.Volumes[0].State.DiskState == "UpToDate" {
+			n3UpToDate = true
+		}
+	}
+	return nodes, n3UpToDate
 }

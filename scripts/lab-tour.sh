@@ -46,6 +46,21 @@ step "Live-migrate VM 100 to n3: activate on n3 (both Primary), stop and deactiv
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS"
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS" -o json | grep -q '"n3"' || fail "no resource on n3 after the migration"
 
+step "Watch the replica follow the VM: n3 gets a disk after the lab's 5 s delay, then the surplus replica goes"
+relocated=""
+for i in $(seq 1 300); do
+	st=$("$PVEHCI" lab status)
+	diskful=$(echo "$st" | awk -v rd="$rd" '$1 == rd && $3 == "diskful"' | wc -l)
+	if echo "$st" | awk -v rd="$rd" '$1 == rd && $2 == "n3" && $3 == "diskful" && $4 == "UpToDate"' | grep -q . && [ "$diskful" = 2 ]; then
+		relocated=yes
+		break
+	fi
+	sleep 0.2
+done
+"$PVEHCI" lab status | sed -n '/^RESOURCE/,$p'
+[ -n "$relocated" ] || fail "the replica did not follow VM 100 to n3 within 60 s"
+echo "n3 holds an UpToDate replica; back to 2 diskful replicas"
+
 step "Kill the leader's daemon (SIGKILL); the cluster elects another and keeps answering"
 leader=$("$PVEHCI" lab status --json | sed -n 's/^  "leader": "\(n[0-9]*\)",/\1/p')
 [ -n "$leader" ] || fail "no leader"

@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/ha/relocate"
 	"github.com/pvehci/pvehci/internal/daemon"
 	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/kernelrpc"
@@ -43,6 +44,7 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.BoolFlag{Name: "satellite", Usage: "run the storage satellite (DRBD and LVM on this node)", Value: true},
 			&ucli.StringFlag{Name: "root", Usage: "file system root the satellite writes under (the lab gives each node its own)", Value: "/", Hidden: true},
 			&ucli.StringFlag{Name: "kernel-socket", Usage: "run storage commands through the lab's simulated kernel at this socket", Hidden: true},
+			&ucli.DurationFlag{Name: "relocate-delay", Usage: "how long a VM runs on a diskless client before its replica follows it, when DrbdOptions/auto-diskful is unset; negative: only where auto-diskful is set", Value: relocate.DefaultDelay},
 			&ucli.DurationFlag{Name: "satellite-interval", Usage: "satellite pass interval without changes", Value: satellite.DefaultIdleInterval, Hidden: true},
 			socketFlag(),
 		},
@@ -89,6 +91,7 @@ func daemonCommand(e env) *ucli.Command {
 			}
 			return daemon.Run(ctx, daemon.Config{
 				Satellite:  sat,
+				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay")},
 				NodeName:   node,
 				DataDir:    c.String("data-dir"),
 				PeerListen: c.String("peer-listen"),

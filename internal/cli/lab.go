@@ -175,6 +175,22 @@ func printLabStatus(e env, st lab.Status) {
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "\nresource definitions: %d %s\n", len(st.Resources), strings.Join(st.Resources, " "))
+	if len(st.Replicas) > 0 {
+		fmt.Fprintln(e.stdout)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RESOURCE\tNODE\tDISK\tSTATE\tUSAGE")
+		for _, r := range st.Replicas {
+			disk, usage := "diskless", "Unused"
+			if r.Diskful {
+				disk = "diskful"
+			}
+			if r.InUse {
+				usage = "InUse"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Resource, r.Node, disk, r.Disk, usage)
+		}
+		tw.Flush()
+	}
 }
 
 func orDash(s string) string {

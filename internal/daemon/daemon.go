@@ -19,6 +19,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/pvehci/pvehci/ha"
+	"github.com/pvehci/pvehci/ha/relocate"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/localapi"
@@ -39,7 +40,10 @@ type Config struct {
 	API APIConfig
 	// Satellite, when set, runs this node's storage reconciler.
 	Satellite *SatelliteConfig
-	Timing    ha.Timing
+	// Relocation bounds the leader's relocations; zero fields take
+	// ha/relocate's defaults.
+	Relocation relocate.Limits
+	Timing     ha.Timing
 }
 
 // SatelliteConfig is how the satellite reaches the node's storage: on a
@@ -94,6 +98,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 			c := &controller.Completer{Store: store, State: cluster.State, Changed: cluster.Changed,
 				Apply: cluster.Apply, Log: log.With("component", "controller")}
 			return c.Run(ctx)
+		},
+		"relocate": func(ctx context.Context) error {
+			select {
+			case <-opened:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			r := &controller.Relocator{Store: store, State: cluster.State, Changed: cluster.Changed,
+				Apply: cluster.Apply, Limits: cfg.Relocation, Log: log.With("component", "relocation")}
+			return r.Run(ctx)
 		},
 	}
 	cluster, err := ha.OpenCluster(ha.ClusterConfig{

@@ -85,6 +85,9 @@ func (c *Completer) Pass(ctx context.Context) error {
 				}
 			}
 		}
+		for _, r := range rscs {
+			c.completeToggle(r, apply)
+		}
 		if rd.Flags.Has(model.RdFlagDelete) {
 			if len(st.Resources(rd.Name)) == 0 && len(st.SnapshotDefinitions(rd.Name)) == 0 {
 				apply(&state.DeleteResourceDefinition{Name: rd.Name})
@@ -125,6 +128,38 @@ func (c *Completer) goneFrom(r model.Resource, vds []model.VolumeDefinition) boo
 	return true
 }
 
+// completeToggle clears a toggle-disk request once the node's DRBD shows
+// it done: every volume attached to a disk (DISK_ADD_REQUESTED; the sync
+// may still run) or every volume a diskless client (DISK_REMOVE_REQUESTED).
+// A report from before the toggle shows the opposite, so it cannot
+// complete it.
+func (c *Completer) completeToggle(r model.Resource, apply func(state.Command)) {
+	var flag string
+	switch {
+	case r.Flags.Has(model.RscFlagDiskAddRequested):
+		flag = model.RscFlagDiskAddRequested
+	case r.Flags.Has(model.RscFlagDiskRemoveRequested):
+		flag = model.RscFlagDiskRemoveRequested
+	default:
+		return
+	}
+	rep, _, ok := c.Store.Report(r.Node)
+	if !ok {
+		return
+	}
+	k, ok := rep.Resource(r.Name)
+	if !ok || len(k.Devices) == 0 {
+		return
+	}
+	for _, d := range k.Devices {
+		attached := d.Disk != drbd.DiskDiskless && !d.Client
+		if attached != (flag == model.RscFlagDiskAddRequested) {
+			return
+		}
+	}
+	apply(&state.SetFlags{Target: state.Target{Kind: model.ObjResource, ResourceDefinition: r.Name, Node: r.Node}, Clear: []string{flag}})
+}
+
 func (c *Completer) upToDateSomewhere(rscs []model.Resource, vnr int) bool {
 	for _, r := range rscs {
 		rep, _, ok := c.Store.Report(r.Node)
@@ -151,7 +186,7 @@ func describe(cmd state.Command) string {
 	case *state.DeleteResourceDefinition:
 		return c.Name
 	case *state.SetFlags:
-		return c.Target.ResourceDefinition + " " + strings.Join(c.Set, ",")
+		return c.Target.ResourceDefinition + " " + c.Target.Node + " set " + strings.Join(c.Set, ",") + " clear " + strings.Join(c.Clear, ",")
 	}
 	return ""
 }

@@ -18,6 +18,9 @@
 //     report keeps the resource flagged, as LINSTOR keeps it DELETING);
 //   - a resource definition flagged DELETE is removed once it has no
 //     resources and no snapshots;
+//   - a toggle-disk request (DISK_ADD_REQUESTED, DISK_REMOVE_REQUESTED) is
+//     cleared once the node's DRBD shows every volume attached, or every
+//     volume a diskless client;
 //   - a volume definition gets DRBD_INITIALIZED once any replica reports
 //     the volume UpToDate, after which no satellite skips the initial
 //     sync for it again (research/linstor-server.md §3).

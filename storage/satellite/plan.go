@@ -116,9 +116,15 @@ func Plan(want DesiredState, got Observed) PlanResult {
 		var err error
 		if d.Delete || d.Down {
 			acts, err = planDelete(d, got, &p)
+			if err == nil && d.Delete {
+				acts = append(acts, planStrayDisks(d, got)...)
+			}
 			deletes = append(deletes, acts...)
 		} else {
 			acts, err = planCreate(d, got, &p)
+			if err == nil {
+				acts = append(acts, planStrayDisks(d, got)...)
+			}
 			p.Actions = append(p.Actions, acts...)
 		}
 		if err != nil {
@@ -127,8 +133,17 @@ func Plan(want DesiredState, got Observed) PlanResult {
 	}
 	p.Actions = append(p.Actions, deletes...)
 
+	removing := map[string]bool{}
+	for _, a := range append(p.Actions, deletes...) {
+		if a.Kind == RemoveLV {
+			removing[a.VG+"/"+a.LV] = true
+		}
+	}
 	for _, key := range sortedKeys(got.LVs) {
 		lv := got.LVs[key]
+		if removing[key] {
+			continue
+		}
 		// Snapshots (Origin set) belong to their origin's snapshot
 		// definitions, which this slice does not manage.
 		if owned[key] || lv.Origin != "" || !slices.Contains(lv.Tags, lvm.Tag) {
@@ -204,6 +219,33 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 	// The kernel runs exactly what the .res says: its connections are
 	// the desired ones, so their states can be trusted for the decision.
 	return planInitialSync(d, k), nil
+}
+
+// planStrayDisks removes the backing LVs that a now diskless volume left
+// behind: after toggle-disk to diskless (or a relocation that keeps the
+// replica as a tie-breaker), DRBD detaches the disk at the adjust, and the
+// LV, ours by its tag and its name, holds a copy nobody uses any more. It is
+// removed only once DRBD no longer has it attached, so a pass that still
+// sees it attached plans nothing and the next one removes it.
+func planStrayDisks(d DesiredResource, got Observed) []Action {
+	var acts []Action
+	k, up := got.DRBD[d.Name]
+	for _, v := range d.Volumes {
+		if !v.Diskless || (up && attached(k, v.Number)) {
+			continue
+		}
+		name := lvm.VolumeLVName(d.Name, v.Number)
+		for _, key := range sortedKeys(got.LVs) {
+			lv := got.LVs[key]
+			if lv.Name != name || lv.Origin != "" || !slices.Contains(lv.Tags, lvm.Tag) {
+				continue
+			}
+			acts = append(acts,
+				Action{Kind: WipeMD, Resource: d.Name, Volume: v.Number, Minor: v.Minor, VG: lv.VG, LV: lv.Name},
+				Action{Kind: RemoveLV, Resource: d.Name, Volume: v.Number, VG: lv.VG, LV: lv.Name})
+		}
+	}
+	return acts
 }
 
 // planInitialSync starts the data of the resource's new volumes when this

@@ -113,3 +113,41 @@ func TestDesiredUnknownNode(t *testing.T) {
 		t.Errorf("err = %v, want one naming the node", err)
 	}
 }
+
+func TestPlanStrayDiskAfterToggleToDiskless(t *testing.T) {
+	t.Parallel()
+	const key = "pve/" + rsc + "_00000"
+	s := cluster(t, rsc)
+	if res := s.Apply(&state.ToggleDisk{ResourceDefinition: rsc, Node: "pve1"}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	want, err := Desired(s, "pve1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := want.Resource(rsc)
+	lvs := map[string]lvm.LV{key: {Name: rsc + "_00000", VG: "pve", Attr: "Vwi-aotz--", Size: 1052672 * 1024, PoolLV: "data", Tags: []string{lvm.Tag}}}
+	for _, tc := range []struct {
+		name     string
+		disk     drbd.DiskState
+		client   bool
+		removeLV bool
+	}{
+		{name: "still attached: the adjust detaches first", disk: drbd.DiskUpToDate},
+		{name: "detached: the LV goes", disk: drbd.DiskDiskless, client: true, removeLV: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Observed{LVs: lvs, ExtentKiB: map[string]int64{"pve": 4096}, Res: map[string][]byte{rsc: d.Res},
+				DRBD: map[string]drbd.ObservedResource{rsc: {Name: rsc, Role: drbd.RoleSecondary,
+					Devices: []drbd.ObservedDevice{{Volume: 0, Minor: 1000, Disk: tc.disk, Client: tc.client}}}}}
+			p := Plan(want, got)
+			removes := slices.ContainsFunc(p.Actions, func(a Action) bool { return a.Kind == RemoveLV && a.VG == "pve" && a.LV == rsc+"_00000" })
+			if removes != tc.removeLV {
+				t.Errorf("RemoveLV planned = %t, want %t (actions %v)", removes, tc.removeLV, p.Actions)
+			}
+			if tc.removeLV && len(p.Orphans) != 0 {
+				t.Errorf("the LV being removed is also reported as an orphan: %v", p.Orphans)
+			}
+		})
+	}
+}

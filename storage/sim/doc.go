@@ -108,6 +108,18 @@
 //   - `new-current-uuid --clear-bitmap` on fresh connected replicas makes
 //     them UpToDate without a sync ("Skipping initial device
 //     synchronization"); `primary --force` starts a full sync (4.6);
+//   - adjust attaches a backing disk newly configured for a running
+//     diskless volume (LINSTOR's toggle-disk, 5.10): the LV must exist
+//     and hold metadata from create-md (which works on it while the
+//     resource is up diskless), else adjust fails as drbdsetup attach
+//     does (exit 10); the disk negotiates with connected peers as at
+//     connect time, so just-created metadata becomes a full SyncTarget of
+//     an UpToDate peer (13.1.3) and client:no; reads are served by the
+//     peer until the sync ends; writes go to the attached disk too;
+//   - adjust with `disk none` for a diskful volume detaches it: Diskless,
+//     client:yes, I/O through UpToDate peers, metadata left on the LV
+//     (13.1.1, 2.14); refused with (-2) when a Primary would be left
+//     without UpToDate data;
 //   - online verify (2.9, 11.9) compares peers' blocks and marks the
 //     differing ones, resynchronized at the next connect.
 //
@@ -127,7 +139,8 @@
 // that the kernel would block until resume-io returns EAGAIN instead), the
 // live events2 stream (only --now), drbdadm's fallback config files
 // (/etc/drbd-90.conf and the like), -c FILE resolved under the root, dry
-// runs, resize, detach/attach, forget-peer, del-peer, set-gi and the other
+// runs, resize, the drbdadm attach and detach commands (adjust does
+// both), forget-peer, del-peer, set-gi and the other
 // drbdmeta commands (create-md goes through drbdadm), the history UUIDs
 // and most flag columns of get-gi, fencing handlers and automatic
 // split-brain recovery policies, the temporary dual-primary mode

@@ -774,7 +774,10 @@ func (d *DRBDDevice) WriteAt(p []byte, off int64) (int, error) {
 	first, last := uint64(off)/bmBlock, (uint64(off)+uint64(len(p))-1)/bmBlock
 	wrote := false
 	var reached []*drbdRes
-	if d.v.backing != nil && d.v.disk == drbd.DiskUpToDate {
+	// An attached disk gets the write whatever its state: a SyncTarget
+	// (Inconsistent) keeps the blocks it was written, and the ones not
+	// yet resynchronized stay marked at its source.
+	if d.v.backing != nil {
 		if _, err := d.v.backing.WriteAt(p, off); err != nil {
 			return 0, err
 		}

@@ -180,9 +180,9 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 			o.code = drbdKernelFailure
 			return
 		}
-		h.adjust(o, d, cfg, cfg.node(self))
+		h.adjust(o, n, d, cfg, cfg.node(self))
 	case "adjust":
-		h.adjust(o, d, cfg, cfg.node(self))
+		h.adjust(o, n, d, cfg, cfg.node(self))
 	case "down":
 		n.down(o, d, resName)
 	case "primary":
@@ -393,37 +393,38 @@ func (h *Host) createMD(o *output, d *drbdHost, cfg *resConfig, self *resNode, v
 }
 
 // adjust brings the running resource in line with cfg: creates it,
-// attaches volumes with metadata, adds and removes connections.
-func (h *Host) adjust(o *output, d *drbdHost, cfg *resConfig, self *resNode) {
+// attaches volumes with metadata, attaches a backing disk newly configured
+// for a running diskless volume and detaches one configured away (`disk
+// none`), adds and removes connections.
+func (h *Host) adjust(o *output, n *Network, d *drbdHost, cfg *resConfig, self *resNode) {
 	r := d.res[cfg.name]
+	running := r != nil
 	if r == nil {
 		r = &drbdRes{name: cfg.name, role: drbd.RoleSecondary, vols: map[int]*drbdVol{}, conns: map[int]*drbdConn{}}
 	}
-	r.cfg, r.self = cfg, self
+	attached := false
 	for _, v := range self.volumes {
-		if r.vols[v.number] != nil {
+		if ex := r.vols[v.number]; ex != nil {
+			switch {
+			case ex.backing == nil && v.disk != "":
+				if !h.attach(o, d, r, ex, v) {
+					return
+				}
+				attached = true
+			case ex.backing != nil && v.disk == "":
+				if !n.detach(o, r, ex) {
+					return
+				}
+			}
 			continue
 		}
 		dv := &drbdVol{nr: v.number, minor: v.minor, diskPath: v.disk, disk: drbd.DiskDiskless}
-		if v.disk != "" {
-			dev, err := h.Device(v.disk)
-			if err != nil {
-				fmt.Fprintf(&o.stderr, "%d: Failure: (104) Can not open backing device.\n", v.minor)
-				o.code = drbdKernelFailure
-				return
-			}
-			meta := d.meta[dev.lv]
-			if meta == nil {
-				dev.Close()
-				fmt.Fprintf(&o.stderr, "%d: No valid meta data found\nCommand 'drbdsetup attach %d %s %s internal' terminated with exit code 10\n", v.minor, v.minor, v.disk, v.disk)
-				o.code = drbdKernelFailure
-				return
-			}
-			dv.backing, dv.meta, dv.disk = dev, meta, meta.disk
-			dv.size = usableSize(uint64(dev.Size()), meta.maxPeers)
+		if v.disk != "" && !h.attach(o, d, r, dv, v) {
+			return
 		}
 		r.vols[v.number] = dv
 	}
+	r.cfg, r.self = cfg, self
 	for _, node := range cfg.nodes {
 		if node == self {
 			continue
@@ -442,6 +443,103 @@ func (h *Host) adjust(o *output, d *drbdHost, cfg *resConfig, self *resNode) {
 		}
 	}
 	d.res[cfg.name] = r
+	if running && attached {
+		// A disk attached to a connected device negotiates with every
+		// connected peer as at connect time (guide 23.2.4; the
+		// "Attaching" then "Negotiating" disk states, guide "Disk
+		// states"): the generation identifiers decide the resync, a
+		// just-created one becoming a full SyncTarget of an UpToDate
+		// peer (guide 13.1.3 "Full synchronization of the new hard disk
+		// starts instantaneously and automatically"). The connection
+		// itself stays up: no lost-peer handling, no new generation. The
+		// caller's n.update() runs the handshake.
+		for _, c := range r.conns {
+			if !c.established {
+				continue
+			}
+			c.established = false
+			if p := n.peerRes(r, c); p != nil {
+				if pc := p.conns[r.self.nodeID]; pc != nil {
+					pc.established = false
+				}
+			}
+		}
+	}
+}
+
+// attach opens the backing disk of configured volume v for dv, as
+// `drbdsetup attach MINOR DISK DISK internal` does: the LV must exist and
+// hold metadata (create-md); the disk takes the state the metadata
+// records (Inconsistent when just created). On a running device whose size
+// is known (from peers) a backing disk too small for it is refused.
+func (h *Host) attach(o *output, d *drbdHost, r *drbdRes, dv *drbdVol, v resVolume) bool {
+	failed := func(msg string) bool {
+		fmt.Fprintf(&o.stderr, "%d: %s\nCommand 'drbdsetup attach %d %s %s internal' terminated with exit code 10\n", v.minor, msg, v.minor, v.disk, v.disk)
+		o.code = drbdKernelFailure
+		return false
+	}
+	dev, err := h.Device(v.disk)
+	if err != nil {
+		return failed("Failure: (104) Can not open backing device.")
+	}
+	meta := d.meta[dev.lv]
+	if meta == nil {
+		dev.Close()
+		return failed("No valid meta data found")
+	}
+	size := usableSize(uint64(dev.Size()), meta.maxPeers)
+	if dv.size > 0 && size < dv.size {
+		// drbd_strings.c ERR_DISK_TOO_SMALL, wording from memory.
+		dev.Close()
+		return failed("Failure: (111) Low.dev. smaller than requested DRBD-dev. size.")
+	}
+	if dv.size == 0 {
+		dv.size = size
+	}
+	dv.diskPath, dv.backing, dv.meta, dv.disk = v.disk, dev, meta, meta.disk
+	return true
+}
+
+// detach takes the backing disk away from a running volume, as `drbdadm
+// adjust` does with `drbdsetup detach --diskless` when the configuration
+// now says `disk none`: the volume becomes Diskless and a client
+// (intentionally diskless) and keeps serving I/O through its UpToDate
+// peers (guide 13.1.1: after `drbdadm detach` on a Primary, "volume:0
+// disk:Diskless" with the peer UpToDate; 2.14 "DRBD transparently fetches
+// the affected block from a peer node ... carries out all subsequent I/O
+// operations, read and write, on the peer node(s) only"). The metadata
+// stays on the LV. DRBD refuses the state change when a Primary would be
+// left without access to UpToDate data (drbd_state.c
+// SS_NO_UP_TO_DATE_DISK, "(-2) Need access to UpToDate data", from
+// memory); a Secondary may detach its last UpToDate copy.
+func (n *Network) detach(o *output, r *drbdRes, v *drbdVol) bool {
+	if r.role == drbd.RolePrimary {
+		ok := false
+		for _, c := range r.conns {
+			if p := n.peerRes(r, c); c.established && p != nil && p.vols[v.nr] != nil && p.vols[v.nr].disk == drbd.DiskUpToDate {
+				ok = true
+			}
+		}
+		if !ok {
+			fmt.Fprintf(&o.stderr, "%d: State change failed: (-2) Need access to UpToDate data\nCommand 'drbdsetup detach %d --diskless' terminated with exit code %d\n", v.minor, v.minor, drbdStateFailure)
+			o.code = drbdStateFailure
+			return false
+		}
+	}
+	v.backing.Close()
+	v.backing, v.meta, v.diskPath, v.disk = nil, nil, "", drbd.DiskDiskless
+	for _, c := range r.conns {
+		// A resync to or from this disk ends with it.
+		if pv := c.pv[v.nr]; pv != nil && pv.repl.HasProgress() {
+			pv.repl, pv.total, pv.done = drbd.ReplEstablished, 0, 0
+			if p := n.peerRes(r, c); p != nil {
+				if x := p.conns[r.self.nodeID].pv[v.nr]; x != nil {
+					x.repl, x.total, x.done = drbd.ReplEstablished, 0, 0
+				}
+			}
+		}
+	}
+	return true
 }
 
 // newCurrentUUID implements `drbdadm new-current-uuid --clear-bitmap`

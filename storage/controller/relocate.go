@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/pvehci/pvehci/ha/relocate"
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/storage/drbd"
+)
+
+// Relocator runs the relocation decisions (ha/relocate) on the leader: a
+// VM that runs on a diskless client gets a local replica after the delay,
+// and the surplus replica goes once the new one is UpToDate.
+type Relocator struct {
+	Store   *Store
+	State   func() *state.State
+	Changed func() <-chan struct{}
+	Apply   func(ctx context.Context, cmd state.Command) (state.Result, error)
+	// VMs tells where the VMs run (the Proxmox API); nil knows none, and
+	// DRBD's Primary role then says where each VM runs.
+	VMs    func(ctx context.Context) (relocate.VMLocations, error)
+	Limits relocate.Limits
+	Log    *slog.Logger
+	// Interval is the pace without changes; default 5 s.
+	Interval time.Duration
+}
+
+// Run decides and applies until ctx ends (leadership lost).
+func (r *Relocator) Run(ctx context.Context) error {
+	iv := r.Interval
+	if iv <= 0 {
+		iv = 5 * time.Second
+	}
+	for {
+		stateChanged, reportsChanged := r.Changed(), r.Store.Changed()
+		if err := r.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			r.log().Warn("relocation", "err", err)
+		}
+		// Reports arrive every pass of every satellite; waking on each
+		// would decide far more often than anything can change, so the
+		// pace is bounded below by a second.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stateChanged:
+		case <-reportsChanged:
+		case <-time.After(iv):
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Relocator) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+// Pass makes one round of decisions at now and applies them.
+func (r *Relocator) Pass(ctx context.Context, now time.Time) error {
+	var vms relocate.VMLocations
+	if r.VMs != nil {
+		var err error
+		if vms, err = r.VMs(ctx); err != nil {
+			// Without the VMs' places a relocation could follow a VM
+			// that is migrating; decide nothing until they are known.
+			return err
+		}
+	}
+	st := r.State()
+	var errs []error
+	for _, d := range relocate.Decide(st, RelocationView(r.Store), vms, now, r.Limits) {
+		for _, cmd := range d.Commands(now) {
+			res, err := r.Apply(ctx, cmd)
+			if err == nil {
+				err = res.Err
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+		if d.Kind != relocate.Progress {
+			r.log().Info("relocation", "decision", string(d.Kind), "resource", d.Resource, "node", d.Node, "reason", d.Reason)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RelocationView is the store's reports as ha/relocate reads them: per
+// resource the role, the worst disk state and the connected peers; per
+// pool the free space. Only nodes that are online count.
+func RelocationView(s *Store) relocate.Observed {
+	out := relocate.Observed{Replicas: map[relocate.ResourceKey]relocate.Replica{}, PoolFreeKiB: map[relocate.PoolKey]int64{}}
+	s.mu.Lock()
+	entries := make([]entry, 0, len(s.reports))
+	for _, e := range s.reports {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	for _, e := range entries {
+		if !s.online(e.received) || e.rep.ObserveError != "" {
+			continue
+		}
+		node := e.rep.Node
+		for _, p := range e.rep.Pools {
+			out.PoolFreeKiB[relocate.PK(node, p.Name)] = p.FreeKiB
+		}
+		for _, k := range e.rep.Resources {
+			rep := relocate.Replica{Primary: k.Role == drbd.RolePrimary, Disk: worstDisk(k.Devices)}
+			for _, c := range k.Connections {
+				if c.Connection == drbd.ConnConnected {
+					rep.Connected = append(rep.Connected, c.Name)
+				}
+			}
+			out.Replicas[relocate.RK(k.Name, node)] = rep
+		}
+	}
+	return out
+}
+
+// worstDisk folds the volumes' disk states into the one relocate reads.
+func worstDisk(devs []drbd.ObservedDevice) relocate.DiskState {
+	if len(devs) == 0 {
+		return relocate.DiskUnknown
+	}
+	rank := func(d drbd.DiskState) (int, relocate.DiskState) {
+		switch d {
+		case drbd.DiskUpToDate:
+			return 4, relocate.DiskUpToDate
+		case drbd.DiskDiskless:
+			return 3, relocate.DiskDiskless
+		case drbd.DiskOutdated, drbd.DiskConsistent:
+			return 2, relocate.DiskOutdated
+		case drbd.DiskInconsistent:
+			return 1, relocate.DiskInconsistent
+		}
+		return 0, relocate.DiskUnknown
+	}
+	best, state := 5, relocate.DiskUnknown
+	for _, d := range devs {
+		if r, s := rank(d.Disk); r < best {
+			best, state = r, s
+		}
+	}
+	return state
+}
