@@ -44,15 +44,16 @@ staticcheck:
 
 ## bench: the package benchmarks (parsers, state machine, renderers).
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $$($(GO) list ./... | grep -v -e /integration -e /lab)
 
 ## bench-cluster: the multi-process cluster benchmarks behind docs/benchmarks.md
-## (about 3 minutes: real daemons, 20 leader kills, 40,000 writes).
+## (about 4 minutes: real daemons, 20 leader kills, 40,000 writes, 100 spawns on a lab).
 bench-cluster:
 	$(GO) test -run '^$$' -bench 'Failover' -benchtime=20x -count=1 ./integration
 	$(GO) test -run '^$$' -bench 'WriteLatency' -benchtime=2000x -count=1 ./integration
 	$(GO) test -run '^$$' -bench 'WriteThroughput' -benchtime=5s -count=1 ./integration
 	$(GO) test -run '^$$' -bench 'Scale10k' -benchtime=1x -count=1 -timeout 30m ./integration
+	$(GO) test -run '^$$' -bench 'LabSpawn' -benchtime=100x -count=1 ./lab
 
 docs:
 	$(GO) run ./cmd/pvehci docs --dir docs/cli

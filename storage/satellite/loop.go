@@ -24,6 +24,8 @@ const (
 	// leaderPoll is how often the loop checks for a new leader, to which
 	// it re-sends its full report at once.
 	leaderPoll = 250 * time.Millisecond
+	// afterAction is the pause after a pass that ran actions.
+	afterAction = 100 * time.Millisecond
 	// DefaultWatchInterval is how often the loop reads `drbdsetup events2
 	// --now` between passes; a change of a role, disk or connection state
 	// starts a pass (and so a report) at once. The controller needs this
@@ -108,8 +110,11 @@ func (l *Loop) Run(ctx context.Context) error {
 		case converged:
 			streak = 0
 		case acted:
+			// What a pass did usually enables the next step at once (an
+			// adjust brings connections up, which the initial sync
+			// waits for), so look again soon.
 			streak = 0
-			wait = busy
+			wait = afterAction
 		default:
 			wait = min(busy<<min(streak, 4), idle)
 			streak++
