@@ -149,8 +149,8 @@ func (l *Lab) writeEnv() error {
 	for i, n := range l.Nodes {
 		names[i] = n.Name
 	}
-	env := fmt.Sprintf("LS_CONTROLLERS=%s\nPVEHCI_LAB_NODES=%q\nPVEHCI_LAB_DIR=%s\n",
-		strings.Join(l.Controllers(), ","), strings.Join(names, " "), l.cfg.Dir)
+	env := fmt.Sprintf("LS_CONTROLLERS=%s\nPVEHCI_LAB_NODES=%q\nPVEHCI_LAB_DIR=%s\nPVEHCI_LAB_PVE_API=%s/api2/json\nPVEHCI_LAB_PVE_TOKEN_FILE=%s\n",
+		strings.Join(l.Controllers(), ","), strings.Join(names, " "), l.cfg.Dir, l.Nodes[0].PVEURL(), l.pveTokenFile())
 	_, err := hostfs.Root(l.cfg.Dir).WriteFile("/"+EnvFile, []byte(env), 0o644, hostfs.WriteOptions{})
 	return err
 }

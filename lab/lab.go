@@ -200,6 +200,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.serveKernel(); err != nil {
 		return nil, err
 	}
+	if err := l.startPVE(); err != nil {
+		return nil, err
+	}
 	l.startResync()
 	for _, n := range l.Nodes {
 		if err := l.startDaemon(n); err != nil {
@@ -215,7 +218,6 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.register(ctx); err != nil {
 		return nil, fmt.Errorf("registering nodes, pools and the resource group: %w", err)
 	}
-	l.vms = newVMs(l)
 	if err := l.writeEnv(); err != nil {
 		return nil, err
 	}
@@ -344,7 +346,8 @@ func (l *Lab) startDaemon(n *Node) error {
 		"--api-listen", net.JoinHostPort(n.Addr.String(), fmt.Sprint(daemon.DefaultAPIPort)),
 		"--socket", n.Socket, "--root", n.Root, "--kernel-socket", l.kernelSocket(),
 		"--satellite-interval", l.cfg.SatelliteInterval.String(),
-		"--relocate-delay", l.cfg.RelocateDelay.String())
+		"--relocate-delay", l.cfg.RelocateDelay.String(),
+		"--pve-api", n.PVEURL(), "--pve-token-file", l.pveTokenFile())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 	// Its own process group: a Ctrl-C on `lab up` must not reach the
@@ -441,6 +444,9 @@ func (l *Lab) Close() error {
 	}
 	if l.kernel != nil {
 		l.kernel.Close()
+	}
+	if l.vms != nil {
+		l.vms.close()
 	}
 	return nil
 }

@@ -111,6 +111,13 @@ func TestLabVMLifecycle(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The relocation read the VMs' places from the simulated Proxmox API
+	// without an error.
+	for _, n := range l.Nodes {
+		if b, _ := os.ReadFile(filepath.Join(n.Dir, "daemon.log")); strings.Contains(string(b), "PVE API") {
+			t.Errorf("%s logged a PVE API error:\n%s", n.Name, b)
+		}
+	}
 	if err := l.DeleteVM(ctx, 100); err != nil {
 		t.Fatal(err)
 	}

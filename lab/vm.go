@@ -3,15 +3,28 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/pve/plugin"
+	"github.com/pvehci/pvehci/pve/pvesim"
 	"github.com/pvehci/pvehci/storage/sim"
 )
+
+// PVEPort is where each lab node serves the simulated Proxmox API (plain
+// HTTP; a real node's pveproxy speaks HTTPS on the same port).
+const PVEPort = 8006
+
+// PVETokenFile holds the lab's PVE API token, which the daemons read.
+const PVETokenFile = "pve-token"
 
 // VM is a simulated Proxmox VM with one disk on the lab's drbd storage. A
 // running VM holds its disk's DRBD device open for writing on its node,
@@ -26,15 +39,60 @@ type VM struct {
 	dev *sim.DRBDDevice
 }
 
-// vms is the lab's Proxmox side: the plugin's calls for the disks, the
-// simulated devices for the running VMs.
+// vms is the lab's Proxmox side: the simulated PVE API (pve/pvesim) whose
+// storage hooks make the Proxmox plugin's REST calls (pve/plugin), and
+// the simulated devices the running VMs hold open.
 type vms struct {
-	l  *Lab
-	mu sync.Mutex
-	m  map[int]*VM
+	l       *Lab
+	pve     *pvesim.Sim
+	servers []*http.Server
+	mu      sync.Mutex
+	m       map[int]*VM
 }
 
-func newVMs(l *Lab) *vms { return &vms{l: l, m: map[int]*VM{}} }
+// startPVE serves the simulated Proxmox API on every node's address and
+// writes the token the daemons use to read it.
+func (l *Lab) startPVE() error {
+	var secret [16]byte
+	rand.Read(secret[:])
+	token := "root@pam!pvehci=" + hex.EncodeToString(secret[:])
+	if _, err := hostfs.Root(l.cfg.Dir).WriteFile("/"+PVETokenFile, []byte(token+"\n"), 0o600, hostfs.WriteOptions{}); err != nil {
+		return err
+	}
+	v := &vms{l: l, m: map[int]*VM{}}
+	names := make([]string, len(l.Nodes))
+	ips := map[string]string{}
+	for i, n := range l.Nodes {
+		names[i] = n.Name
+		ips[n.Name] = n.Addr.String()
+	}
+	v.pve = pvesim.New(pvesim.Options{Nodes: names, IPs: ips, StorageID: StorageName, Token: token,
+		Storage: plugin.Storage{Client: v.plugin()}, BothActive: v.bothActive})
+	for _, n := range l.Nodes {
+		ln, err := net.Listen("tcp", net.JoinHostPort(n.Addr.String(), fmt.Sprint(PVEPort)))
+		if err != nil {
+			return fmt.Errorf("serving the simulated Proxmox API on %s: %w", n.Name, err)
+		}
+		srv := &http.Server{Handler: v.pve.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		v.servers = append(v.servers, srv)
+	}
+	l.vms = v
+	return nil
+}
+
+func (v *vms) close() {
+	for _, s := range v.servers {
+		s.Close()
+	}
+}
+
+// PVEURL is a node's simulated Proxmox API.
+func (n *Node) PVEURL() string {
+	return "http://" + net.JoinHostPort(n.Addr.String(), fmt.Sprint(PVEPort))
+}
+
+func (l *Lab) pveTokenFile() string { return filepath.Join(l.cfg.Dir, PVETokenFile) }
 
 // plugin is the Proxmox plugin as storage.cfg configures it for the lab
 // (controller list of every node, resource group drbdgrp).
@@ -47,32 +105,27 @@ func (v *vms) plugin() *plugin.Client {
 // the data follows it.
 func stamp(vmid int) []byte { return fmt.Appendf(nil, "pvehci lab vm %d\n", vmid) }
 
-// CreateVM creates a VM whose disk is made through exactly the REST calls
-// the Proxmox plugin makes (alloc_image, activate_volume, path), then
-// starts it on node: opens the device for writing and writes its stamp.
+// CreateVM creates a VM through the simulated Proxmox API, whose storage
+// hooks make the disk with exactly the REST calls the Proxmox plugin makes
+// (alloc_image, activate_volume), then starts it on node: opens the device
+// for writing and writes its stamp.
 func (l *Lab) CreateVM(ctx context.Context, vmid int, node string, sizeKiB int64) (VM, error) {
 	v := l.vms
 	n, err := l.Node(node)
 	if err != nil {
 		return VM{}, err
 	}
-	v.mu.Lock()
-	_, exists := v.m[vmid]
-	v.mu.Unlock()
-	if exists {
-		return VM{}, fmt.Errorf("VM %d exists already; delete it first with `pvehci lab vm delete %d`", vmid, vmid)
+	if _, err := v.pve.CreateVM(ctx, vmid, node, fmt.Sprintf("vm%d", vmid), pvesim.Disk{Key: "scsi0", SizeKiB: sizeKiB}); err != nil {
+		return VM{}, err
 	}
-	pc := v.plugin()
-	volname, err := pc.AllocImage(ctx, vmid, sizeKiB, node)
+	pv, _ := v.pve.VM(vmid)
+	volname := pv.Volnames["scsi0"]
+	dev, err := v.plugin().Path(ctx, volname, node)
 	if err != nil {
-		return VM{}, fmt.Errorf("allocating the disk of VM %d: %w", vmid, err)
-	}
-	dev, err := pc.ActivateVolume(ctx, volname, node)
-	if err != nil {
-		return VM{}, fmt.Errorf("activating the disk of VM %d on %s: %w", vmid, node, err)
+		return VM{}, fmt.Errorf("the device of VM %d on %s: %w", vmid, node, err)
 	}
 	vm := &VM{ID: vmid, Node: node, Volname: volname, Device: dev, SizeKiB: sizeKiB}
-	if err := vm.start(n); err != nil {
+	if vm.dev, err = open(n, dev, vmid); err != nil {
 		return VM{}, err
 	}
 	if _, err := vm.dev.WriteAt(stamp(vmid), 0); err != nil {
@@ -84,20 +137,50 @@ func (l *Lab) CreateVM(ctx context.Context, vmid int, node string, sizeKiB int64
 	return *vm, nil
 }
 
-func (vm *VM) start(n *Node) error {
-	d, err := n.host.OpenDRBD(vm.Device, true)
+func open(n *Node, dev string, vmid int) (*sim.DRBDDevice, error) {
+	d, err := n.host.OpenDRBD(dev, true)
 	if err != nil {
-		return fmt.Errorf("starting VM %d on %s: opening %s: %w", vm.ID, n.Name, vm.Device, err)
+		return nil, fmt.Errorf("starting VM %d on %s: opening %s: %w", vmid, n.Name, dev, err)
 	}
-	vm.dev = d
+	return d, nil
+}
+
+// bothActive is the moment of a live migration when the target's QEMU
+// has opened the disks and the source's stops: the target opens the
+// device (DRBD has both Primary for an instant: allow-two-primaries), the
+// source closes it, so the deactivation on the source that follows finds
+// it unused, as after a real migration.
+func (v *vms) bothActive(ctx context.Context, vmid int, source, target string, volnames []string) error {
+	v.mu.Lock()
+	vm, ok := v.m[vmid]
+	v.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("the lab does not run VM %d", vmid)
+	}
+	tn, err := v.l.Node(target)
+	if err != nil {
+		return err
+	}
+	dev, err := v.plugin().Path(ctx, vm.Volname, target)
+	if err != nil {
+		return err
+	}
+	d, err := open(tn, dev, vmid)
+	if err != nil {
+		return fmt.Errorf("%w (both sides are Primary during a live migration: allow-two-primaries)", err)
+	}
+	vm.dev.Close()
+	v.mu.Lock()
+	vm.dev, vm.Node, vm.Device = d, target, dev
+	v.mu.Unlock()
 	return nil
 }
 
-// MigrateVM live-migrates a VM as Proxmox does (research/proxmox.md §4.3,
-// linstor-proxmox.md §8): activate the disk on the target, start the
-// target (both sides Primary while memory moves), stop the source,
-// deactivate the disk on the source (which deletes a diskless replica
-// there), and check the VM reads its stamp on the target.
+// MigrateVM live-migrates a VM through the simulated Proxmox API, which
+// follows qemu-server's phases (research/proxmox.md §4.3,
+// linstor-proxmox.md §8): lock, activate on the target, both active,
+// config moved, deactivate on the source (which deletes a diskless
+// replica there), unlock. Then it checks the VM reads its stamp.
 func (l *Lab) MigrateVM(ctx context.Context, vmid int, target string) (VM, error) {
 	v := l.vms
 	v.mu.Lock()
@@ -109,36 +192,24 @@ func (l *Lab) MigrateVM(ctx context.Context, vmid int, target string) (VM, error
 	if vm.Node == target {
 		return VM{}, fmt.Errorf("VM %d already runs on %s", vmid, target)
 	}
-	tn, err := l.Node(target)
-	if err != nil {
+	if _, err := l.Node(target); err != nil {
 		return VM{}, err
 	}
-	pc := v.plugin()
-	dev, err := pc.ActivateVolume(ctx, vm.Volname, target)
-	if err != nil {
-		return VM{}, fmt.Errorf("migrating VM %d: activating its disk on %s: %w", vmid, target, err)
+	if _, err := v.pve.Migrate(ctx, vmid, target); err != nil {
+		return VM{}, fmt.Errorf("migrating VM %d to %s: %w", vmid, target, err)
 	}
-	moved := &VM{ID: vmid, Node: target, Volname: vm.Volname, Device: dev, SizeKiB: vm.SizeKiB}
-	if err := moved.start(tn); err != nil {
-		return VM{}, fmt.Errorf("migrating VM %d: %w (both sides must be Primary during a live migration: allow-two-primaries)", vmid, err)
-	}
-	source := vm.Node
-	vm.dev.Close()
-	if err := pc.DeactivateVolume(ctx, vm.Volname, source); err != nil {
-		return VM{}, fmt.Errorf("migrating VM %d: deactivating its disk on %s: %w", vmid, source, err)
-	}
+	v.mu.Lock()
+	moved := *vm
+	v.mu.Unlock()
 	buf := make([]byte, len(stamp(vmid)))
 	if _, err := moved.dev.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, stamp(vmid)) {
 		return VM{}, fmt.Errorf("VM %d on %s reads %q from its disk, want %q (err %v)", vmid, target, buf, stamp(vmid), err)
 	}
-	v.mu.Lock()
-	v.m[vmid] = moved
-	v.mu.Unlock()
-	return *moved, nil
+	return moved, nil
 }
 
-// DeleteVM stops a VM and frees its disk as Proxmox does: deactivate on
-// its node, then free_image.
+// DeleteVM stops a VM and destroys it through the simulated Proxmox API:
+// deactivate on its node, then free_image.
 func (l *Lab) DeleteVM(ctx context.Context, vmid int) error {
 	v := l.vms
 	v.mu.Lock()
@@ -148,12 +219,8 @@ func (l *Lab) DeleteVM(ctx context.Context, vmid int) error {
 		return fmt.Errorf("the lab has no VM %d", vmid)
 	}
 	vm.dev.Close()
-	pc := v.plugin()
-	if err := pc.DeactivateVolume(ctx, vm.Volname, vm.Node); err != nil {
-		return fmt.Errorf("deleting VM %d: deactivating its disk on %s: %w", vmid, vm.Node, err)
-	}
-	if err := pc.FreeImage(ctx, vm.Volname); err != nil {
-		return fmt.Errorf("deleting VM %d: freeing %s: %w", vmid, vm.Volname, err)
+	if _, err := v.pve.DeleteVM(ctx, vmid); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	delete(v.m, vmid)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v3"
@@ -19,6 +20,7 @@ import (
 	"github.com/pvehci/pvehci/internal/kernelrpc"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/satellite"
 )
 
@@ -45,6 +47,9 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "root", Usage: "file system root the satellite writes under (the lab gives each node its own)", Value: "/", Hidden: true},
 			&ucli.StringFlag{Name: "kernel-socket", Usage: "run storage commands through the lab's simulated kernel at this socket", Hidden: true},
 			&ucli.DurationFlag{Name: "relocate-delay", Usage: "how long a VM runs on a diskless client before its replica follows it, when DrbdOptions/auto-diskful is unset; negative: only where auto-diskful is set", Value: relocate.DefaultDelay},
+			&ucli.StringFlag{Name: "pve-api", Usage: "the Proxmox API (https://NODE:8006) relocation reads VM places and migrations from; empty: DRBD roles only"},
+			&ucli.StringFlag{Name: "pve-token-file", Usage: "file holding the PVE API token USER@REALM!TOKENID=SECRET (PVEAuditor on / suffices)"},
+			&ucli.StringFlag{Name: "pve-ca", Usage: "PEM CA of the PVE API's certificate", Value: "/etc/pve/pve-root-ca.pem"},
 			&ucli.DurationFlag{Name: "satellite-interval", Usage: "satellite pass interval without changes", Value: satellite.DefaultIdleInterval, Hidden: true},
 			socketFlag(),
 		},
@@ -89,7 +94,12 @@ func daemonCommand(e env) *ucli.Command {
 					return err
 				}
 			}
+			pveClient, err := pveConfig(c.String("pve-api"), c.String("pve-token-file"), c.String("pve-ca"))
+			if err != nil {
+				return err
+			}
 			return daemon.Run(ctx, daemon.Config{
+				PVE:        pveClient,
 				Satellite:  sat,
 				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay")},
 				NodeName:   node,
@@ -141,4 +151,25 @@ func satelliteConfig(root, kernelSocket, node string, interval time.Duration) (*
 		ResDir:       os.DirFS(filepath.Join(abs, satellite.ResDir)).(fs.ReadDirFS),
 		IdleInterval: interval,
 	}, nil
+}
+
+// pveConfig builds the PVE API client from the daemon's flags; nil without
+// --pve-api.
+func pveConfig(url, tokenFile, caFile string) (*pveapi.Client, error) {
+	if url == "" {
+		return nil, nil
+	}
+	if tokenFile == "" {
+		return nil, usageError{fmt.Errorf("--pve-api needs --pve-token-file with an API token (pveum user token add root@pam pvehci --privsep 1; grant PVEAuditor on /)")}
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the PVE API token: %w", err)
+	}
+	if !strings.HasPrefix(url, "https://") {
+		caFile = ""
+	} else if _, err := os.Stat(caFile); err != nil {
+		return nil, fmt.Errorf("--pve-ca %s: %w (on a PVE node it is /etc/pve/pve-root-ca.pem)", caFile, err)
+	}
+	return pveapi.New(url, strings.TrimSpace(string(tok)), caFile)
 }

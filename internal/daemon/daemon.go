@@ -25,6 +25,7 @@ import (
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/logging"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/controller"
 )
 
@@ -43,7 +44,10 @@ type Config struct {
 	// Relocation bounds the leader's relocations; zero fields take
 	// ha/relocate's defaults.
 	Relocation relocate.Limits
-	Timing     ha.Timing
+	// PVE, when set, tells the relocation where VMs run and which are
+	// migrating; without it DRBD's Primary role is all it knows.
+	PVE    *pveapi.Client
+	Timing ha.Timing
 }
 
 // SatelliteConfig is how the satellite reaches the node's storage: on a
@@ -107,6 +111,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 			}
 			r := &controller.Relocator{Store: store, State: cluster.State, Changed: cluster.Changed,
 				Apply: cluster.Apply, Limits: cfg.Relocation, Log: log.With("component", "relocation")}
+			if cfg.PVE != nil {
+				r.VMs = vmLocations(cfg.PVE)
+			}
 			return r.Run(ctx)
 		},
 	}
@@ -387,4 +394,19 @@ func DefaultAdvertise(nodeName string, port int) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("node name %s resolves only to loopback (%v); give --advertise IP:%d with the management address", nodeName, addrs, port)
+}
+
+// vmLocations reads the VMs' places from the Proxmox API for relocation.
+func vmLocations(c *pveapi.Client) func(ctx context.Context) (relocate.VMLocations, error) {
+	return func(ctx context.Context) (relocate.VMLocations, error) {
+		vms, err := c.VMs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(relocate.VMLocations, len(vms))
+		for id, vm := range vms {
+			out[id] = relocate.VM{Node: vm.Node, PreviousNode: vm.PreviousNode, Migrating: vm.Migrating, Since: vm.Since}
+		}
+		return out, nil
+	}
 }
