@@ -41,6 +41,12 @@ rd=$("$PVEHCI" lab status --json | sed -n 's/.*"\(pm-[0-9a-f]*\)".*/\1/p' | head
 echo "n1 holds /var/lib/pvehci/drbd.d/$rd.res (under $PVEHCI_LAB_DIR/nodes/n1/root)"
 curl -s "$(echo "$LS_CONTROLLERS" | cut -d, -f2)/v1/view/resources" | grep -q '"UpToDate"' || fail "no UpToDate replica in /v1/view/resources"
 
+step "Snapshot the VM's disk as the Proxmox plugin does: I/O suspended on every node, thin snapshots taken, I/O resumed"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":"snap1"}' "$(echo "$LS_CONTROLLERS" | cut -d, -f1)/v1/resource-definitions/$rd/snapshots")
+[ "$code" = 201 ] || fail "snapshot create answered $code, want 201"
+"$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS"
+"$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS" | grep "snap1" | grep -q Successful || fail "snap1 is not Successful"
+
 step "Live-migrate VM 100 to n3: activate on n3 (both Primary), stop and deactivate on n1"
 "$PVEHCI" lab vm migrate 100 n3
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS"
@@ -75,7 +81,10 @@ echo "leader was $leader, now $now"
 "$PVEHCI" resource-definition list --controllers "$LS_CONTROLLERS" | grep -q "$rd" || fail "$rd not listed after the failover"
 "$PVEHCI" lab start "$leader"
 
-step "Delete VM 100: the plugin's deactivate and free_image remove every replica"
+step "Delete the snapshot, then VM 100: the plugin's deactivate and free_image remove every replica"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(echo "$LS_CONTROLLERS" | cut -d, -f2)/v1/resource-definitions/$rd/snapshots/snap1")
+[ "$code" = 200 ] || fail "snapshot delete answered $code, want 200"
+"$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS" | grep -q snap1 && fail "snap1 still listed"
 "$PVEHCI" lab vm delete 100
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS" -o json | grep -q "$rd" && fail "$rd still has resources"
 for n in n1 n2 n3; do

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -25,6 +26,8 @@ type Completer struct {
 	Log   *slog.Logger
 	// Interval is the pace without changes; default 2 s.
 	Interval time.Duration
+	// Now is the clock of the snapshot deadlines; time.Now when nil.
+	Now func() time.Time
 }
 
 func (c *Completer) log() *slog.Logger {
@@ -88,6 +91,7 @@ func (c *Completer) Pass(ctx context.Context) error {
 		for _, r := range rscs {
 			c.completeToggle(r, apply)
 		}
+		c.completeSnapshots(st, rd.Name, apply)
 		if rd.Flags.Has(model.RdFlagDelete) {
 			if len(st.Resources(rd.Name)) == 0 && len(st.SnapshotDefinitions(rd.Name)) == 0 {
 				apply(&state.DeleteResourceDefinition{Name: rd.Name})
@@ -186,7 +190,11 @@ func describe(cmd state.Command) string {
 	case *state.DeleteResourceDefinition:
 		return c.Name
 	case *state.SetFlags:
-		return c.Target.ResourceDefinition + " " + c.Target.Node + " set " + strings.Join(c.Set, ",") + " clear " + strings.Join(c.Clear, ",")
+		return c.Target.ResourceDefinition + " " + c.Target.Node + c.Target.Snapshot + " set " + strings.Join(c.Set, ",") + " clear " + strings.Join(c.Clear, ",")
+	case *state.SetProps:
+		return c.Target.ResourceDefinition + "/" + c.Target.Snapshot + " set " + fmt.Sprint(c.Change.Set) + " delete " + strings.Join(c.Change.Delete, ",")
+	case *state.DeleteSnapshotDefinition:
+		return c.ResourceDefinition + " " + c.Name
 	}
 	return ""
 }

@@ -23,5 +23,17 @@
 //     volume a diskless client;
 //   - a volume definition gets DRBD_INITIALIZED once any replica reports
 //     the volume UpToDate, after which no satellite skips the initial
-//     sync for it again (research/linstor-server.md §3).
+//     sync for it again (research/linstor-server.md §3);
+//   - a new snapshot definition runs a round through the property
+//     satellite.KeySnapshotPhase (with its start in KeySnapshotPhaseSince):
+//     suspend until every node with the resource (diskless too) reports
+//     I/O suspended by user, take until every node of the snapshot
+//     reports its snapshot LVs, resume until every node reports I/O
+//     resumed; then the flag SUCCESSFUL and the properties go. A suspend
+//     or take phase older than SnapshotPhaseTimeout moves to resume with
+//     KeySnapshotFailed set, and the round ends FAILED_DEPLOYMENT; a
+//     resume phase that old ends the round anyway, since satellites
+//     resume on their own. A snapshot definition flagged DELETE is
+//     removed once every node of the snapshot reports none of its LVs
+//     (one deleted mid-round is first moved to resume).
 package controller

@@ -50,6 +50,9 @@ func (r *Reconciler) Pass(ctx context.Context, st *state.State) (Report, error) 
 	if err != nil {
 		return Report{}, err
 	}
+	if r.Now != nil {
+		want.Now = r.Now()
+	}
 	got, err := r.Observe(ctx, want)
 	if err != nil {
 		return Report{}, err
@@ -68,7 +71,8 @@ func (r *Reconciler) Apply(ctx context.Context, actions []Action) []Outcome {
 	failed := map[string]bool{}
 	wrote := map[string]bool{} // .res replaced in this call
 	for _, a := range actions {
-		if failed[a.Resource] {
+		// ResumeIO is never skipped: I/O resumes whatever happens.
+		if failed[a.Resource] && a.Kind != ResumeIO {
 			out = append(out, Outcome{Action: a, Skipped: true})
 			continue
 		}
@@ -173,6 +177,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		if _, err := r.Runner.Run(ctx, r.cmd("lvremove", "-f", a.VG+"/"+a.LV)); err != nil {
 			return false, fmt.Errorf("remove LV %s/%s of %s: %w", a.VG, a.LV, a.Resource, err)
 		}
+	case SuspendIO, ResumeIO, TakeSnapshot, RemoveSnapshot:
+		return false, r.doSnapshot(ctx, a)
 	case RemoveRes:
 		for _, p := range []string{ResPath(a.Resource), ResPath(a.Resource) + ".bak"} {
 			if _, err := r.FS.Remove(p); err != nil {

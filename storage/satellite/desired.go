@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/drbd"
@@ -23,6 +24,14 @@ func ResPath(resource string) string { return ResDir + "/" + resource + ".res" }
 type DesiredState struct {
 	Node      string
 	Resources []DesiredResource // sorted by name
+	// Now is when the state was read: the clock of the snapshot
+	// deadlines (see SnapshotLocalDeadline). Desired sets time.Now;
+	// Reconciler.Now and tests override it.
+	Now time.Time
+	// Snapshots are every snapshot definition that lists this node, by
+	// resource and name: their LVs are never orphans, and those flagged
+	// DELETE are removed.
+	Snapshots []DesiredSnapshot
 }
 
 // Resource returns the desired resource called name.
@@ -73,6 +82,9 @@ type DesiredResource struct {
 	Volumes          []DesiredVolume // by number
 	// Warnings are Build's notes about properties it did not render.
 	Warnings []string
+	// Snapshots are the resource definition's snapshot definitions, by
+	// name: the rounds this node takes part in.
+	Snapshots []DesiredSnapshot
 	// Err is why the resource could not be computed; the plan leaves such
 	// a resource alone and reports the error.
 	Err error
@@ -113,11 +125,16 @@ func Desired(st *state.State, node string) (DesiredState, error) {
 	if _, ok := st.Node(node); !ok {
 		return DesiredState{}, fmt.Errorf("compute desired state: node %s is not in the cluster state; check the node name (uname -n or --node) or join the node first", node)
 	}
-	d := DesiredState{Node: node}
+	d := DesiredState{Node: node, Now: time.Now()}
 	for _, r := range st.ResourcesOnNode(node) {
 		d.Resources = append(d.Resources, desiredResource(st, node, r))
 	}
 	slices.SortFunc(d.Resources, func(a, b DesiredResource) int { return strings.Compare(a.Name, b.Name) })
+	for _, s := range desiredSnapshots(st, node, "") {
+		if len(s.LVs) > 0 || s.Err != nil {
+			d.Snapshots = append(d.Snapshots, s)
+		}
+	}
 	return d, nil
 }
 
@@ -147,6 +164,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 		Diskless:  r.Diskless(),
 		PeerSlots: r.PeerSlots,
 		NodeID:    r.NodeID,
+		Snapshots: desiredSnapshots(st, node, r.Name),
 	}
 	if dr.PeerSlots <= 0 {
 		dr.PeerSlots = model.DefaultPeerSlots

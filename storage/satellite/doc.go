@@ -86,6 +86,33 @@
 //     grouped per resource and a failed action skips only the rest of its
 //     group.
 //
+// # Snapshots
+//
+// The active controller runs each snapshot round through the phase
+// properties of the snapshot definition (KeySnapshotPhase: suspend, take,
+// resume; see snapshot.go and storage/controller); a satellite only acts on
+// the phase it reads (design §4, research/linstor-server.md §3 "Snapshot
+// create"):
+//
+//   - suspend: every node with the resource, diskless ones too (a diskless
+//     Primary writes over the network), runs [SuspendIO] (`drbdadm
+//     suspend-io RES`) and reports "suspended:user";
+//   - take: each node the snapshot lists, while its I/O is suspended, runs
+//     [TakeSnapshot] for every volume: `lvcreate --snapshot
+//     --setactivationskip y --ignoreactivationskip --activate y --name
+//     <lv>_<snap> -pr --addtag pvehci VG/<lv>`, planned only while the LV
+//     is missing, and reports the LV in NodeReport.Snapshots;
+//   - I/O resumes whatever happens: [ResumeIO] (`drbdadm resume-io RES`)
+//     is planned whenever the resource is suspended by user and no round
+//     holds the barrier: no phase suspend or take, or one that started
+//     more than SnapshotLocalDeadline ago by this node's clock (the
+//     controller may be dead). It is never skipped after a failed action
+//     of the resource, and comes before a Down;
+//   - a snapshot definition flagged DELETE gets [RemoveSnapshot]
+//     (`lvremove -f VG/<lv>_<snap>`) for each of its LVs on the node, even
+//     when the node no longer has the resource. Snapshot LVs are never
+//     orphans and never removed otherwise.
+//
 // # Sizes
 //
 // A diskful volume's LV holds the data and DRBD's internal metadata for

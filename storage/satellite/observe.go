@@ -38,6 +38,9 @@ type Reconciler struct {
 	Log *slog.Logger
 	// Timeout bounds each command; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Now is the clock of the snapshot deadlines in Pass; time.Now when
+	// nil.
+	Now func() time.Time
 }
 
 // Observed is what a node holds.

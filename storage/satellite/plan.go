@@ -23,6 +23,10 @@ type Kind string
 // that still adjusts leaves them to the next one. Deleting: Down, WipeMD,
 // RemoveLV, RemoveRes (§3 "Delete one replica"); the .res goes last so that
 // a crash before it leaves a file the next pass still plans from.
+// Snapshots (see snapshot.go): SuspendIO, TakeSnapshot, ResumeIO and
+// RemoveSnapshot follow a resource's other actions, except that ResumeIO
+// runs even after an earlier action of the resource failed and comes
+// before Down.
 const (
 	CreateLV   Kind = "CreateLV"
 	ActivateLV Kind = "ActivateLV"
@@ -41,6 +45,15 @@ const (
 	WipeMD       Kind = "WipeMD"
 	RemoveLV     Kind = "RemoveLV"
 	RemoveRes    Kind = "RemoveRes"
+	// SuspendIO is `drbdadm suspend-io RES`: the node's part of a
+	// snapshot's barrier.
+	SuspendIO Kind = "SuspendIO"
+	// TakeSnapshot is the thin `lvcreate --snapshot` of one volume.
+	TakeSnapshot Kind = "TakeSnapshot"
+	// ResumeIO is `drbdadm resume-io RES`.
+	ResumeIO Kind = "ResumeIO"
+	// RemoveSnapshot is `lvremove -f VG/LV` of a deleted snapshot's LV.
+	RemoveSnapshot Kind = "RemoveSnapshot"
 )
 
 // Action is one step of a plan. Which fields are set depends on Kind.
@@ -55,6 +68,7 @@ type Action struct {
 	SizeKiB  int64  // CreateLV: the LV size (gross, extent-rounded)
 	Peers    int    // CreateMD: --max-peers
 	Res      []byte // WriteRes
+	Snapshot string // snapshot actions: the snapshot definition's name
 }
 
 // String is a one-line description for logs and reports.
@@ -66,6 +80,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s %s/%s", a.Kind, a.VG, a.LV)
 	case CreateMD, WipeMD, SkipInitialSync:
 		return fmt.Sprintf("%s %s/%d", a.Kind, a.Resource, a.Volume)
+	case SuspendIO, TakeSnapshot, ResumeIO, RemoveSnapshot:
+		return a.snapshotString()
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Resource)
 }
@@ -106,6 +122,13 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			}
 		}
 	}
+	// A snapshot LV outlives its origin's removal, when lvs no longer
+	// names the origin; it is still no orphan.
+	for _, s := range want.Snapshots {
+		for _, l := range s.LVs {
+			owned[l.Key()] = true
+		}
+	}
 	var deletes []Action
 	for _, d := range want.Resources {
 		if d.Err != nil {
@@ -114,11 +137,15 @@ func Plan(want DesiredState, got Observed) PlanResult {
 		}
 		var acts []Action
 		var err error
+		snaps := planSnapshots(d, got, want.Now, &p)
 		if d.Delete || d.Down {
 			acts, err = planDelete(d, got, &p)
 			if err == nil && d.Delete {
 				acts = append(acts, planStrayDisks(d, got)...)
 			}
+			// Resume before Down: a resource going away must not
+			// leave a frozen I/O path behind while it is refused.
+			deletes = append(deletes, snaps...)
 			deletes = append(deletes, acts...)
 		} else {
 			acts, err = planCreate(d, got, &p)
@@ -126,12 +153,14 @@ func Plan(want DesiredState, got Observed) PlanResult {
 				acts = append(acts, planStrayDisks(d, got)...)
 			}
 			p.Actions = append(p.Actions, acts...)
+			p.Actions = append(p.Actions, snaps...)
 		}
 		if err != nil {
 			p.Problems = append(p.Problems, Problem{d.Name, err})
 		}
 	}
 	p.Actions = append(p.Actions, deletes...)
+	p.Actions = append(p.Actions, planSnapshotRemovals(want, got, &p)...)
 
 	removing := map[string]bool{}
 	for _, a := range append(p.Actions, deletes...) {

@@ -30,6 +30,17 @@ type NodeReport struct {
 	// Volumes are the node's LVs that carry pvehci's tag, as "VG/LV":
 	// the controller completes a delete only once they are gone.
 	Volumes []string `json:"volumes,omitempty"`
+	// Snapshots are the node's snapshot LVs that carry pvehci's tag, as
+	// "VG/LV" (LV named by SnapshotLVName): the controller ends a
+	// snapshot's take phase once they are there and completes its delete
+	// once they are gone.
+	Snapshots []string `json:"snapshots,omitempty"`
+	// Barriers names, as "resource/snapshot", the snapshot rounds whose
+	// barrier this pass held (phase suspend or take, within the local
+	// deadline). With the resource reported suspended by user, it proves
+	// the suspension is this round's: a late report, or one left from an
+	// earlier round, does not name it.
+	Barriers []string `json:"barriers,omitempty"`
 	// Deleting names the resources this pass had to delete (flag DELETE):
 	// with no DRBD resource and no volume of them left, the report proves
 	// the delete done, since it was taken after the pass acted.
@@ -85,12 +96,21 @@ func BuildReport(node string, st *state.State, want DesiredState, got Observed, 
 		if d.Delete {
 			out.Deleting = append(out.Deleting, d.Name)
 		}
+		for _, s := range d.Snapshots {
+			if s.barrier(want.Now) {
+				out.Barriers = append(out.Barriers, d.Name+"/"+s.Name)
+			}
+		}
 	}
 	for _, name := range sortedKeys(got.DRBD) {
 		out.Resources = append(out.Resources, got.DRBD[name])
 	}
 	for _, key := range sortedKeys(got.LVs) {
-		if lv := got.LVs[key]; lv.Origin == "" && slices.Contains(lv.Tags, lvm.Tag) {
+		switch lv := got.LVs[key]; {
+		case !slices.Contains(lv.Tags, lvm.Tag):
+		case lv.Origin != "":
+			out.Snapshots = append(out.Snapshots, key)
+		default:
 			out.Volumes = append(out.Volumes, key)
 		}
 	}
