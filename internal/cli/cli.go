@@ -105,6 +105,7 @@ func New(stdout, stderr io.Writer) *ucli.Command {
 			resourceCommand(e),
 			volumeCommand(e),
 			snapshotCommand(e),
+			scheduleCommand(e),
 			healthCommand(e),
 			labCommand(e),
 		},

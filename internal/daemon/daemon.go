@@ -25,6 +25,7 @@ import (
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/logging"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/jobs"
 	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/controller"
 )
@@ -115,6 +116,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 				r.VMs = vmLocations(cfg.PVE)
 			}
 			return r.Run(ctx)
+		},
+		"jobs": func(ctx context.Context) error {
+			select {
+			case <-opened:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			j := &jobs.Runner{Store: store, State: cluster.State, Changed: cluster.Changed,
+				Apply: cluster.Apply, Log: log.With("component", "jobs")}
+			return j.Run(ctx)
 		},
 	}
 	cluster, err := ha.OpenCluster(ha.ClusterConfig{

@@ -179,6 +179,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		}
 	case SuspendIO, ResumeIO, TakeSnapshot, RemoveSnapshot:
 		return false, r.doSnapshot(ctx, a)
+	case RunVerify:
+		return r.runVerify(ctx, a)
 	case RemoveRes:
 		for _, p := range []string{ResPath(a.Resource), ResPath(a.Resource) + ".bak"} {
 			if _, err := r.FS.Remove(p); err != nil {

@@ -85,6 +85,9 @@ type DesiredResource struct {
 	// Snapshots are the resource definition's snapshot definitions, by
 	// name: the rounds this node takes part in.
 	Snapshots []DesiredSnapshot
+	// VerifyRequest is the definition's PropVerifyRequest: the job run
+	// that asks for an online verify, empty for none.
+	VerifyRequest string
 	// Err is why the resource could not be computed; the plan leaves such
 	// a resource alone and reports the error.
 	Err error
@@ -178,6 +181,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 		return fail(fmt.Errorf("its definition is missing from the state"))
 	}
 	dr.DefinitionDeleted = def.Flags.Has(model.RdFlagDelete)
+	dr.VerifyRequest = def.Props[PropVerifyRequest]
 	for _, vd := range def.VolumeDefinitions {
 		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB,
 			Initialized: vd.Flags.Has(model.VdFlagDrbdInitialized)}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Reconciler struct {
 	// Now is the clock of the snapshot deadlines in Pass; time.Now when
 	// nil.
 	Now func() time.Time
+
+	// verified is the verify request this satellite started per
+	// resource (see verify.go); one pass at a time uses it.
+	verified map[string]string
 }
 
 // Observed is what a node holds.
@@ -61,6 +66,9 @@ type Observed struct {
 	HasMD map[string]bool
 	// ProbeErr holds probes that could not tell.
 	ProbeErr map[string]error
+	// Verified is the online-verify request this satellite started per
+	// resource (RunVerify), from its memory.
+	Verified map[string]string
 }
 
 func (r *Reconciler) log() *slog.Logger {
@@ -118,6 +126,7 @@ func (r *Reconciler) Observe(ctx context.Context, want DesiredState) (Observed, 
 	for _, k := range kernel {
 		o.DRBD[k.Name] = k
 	}
+	o.Verified = maps.Clone(r.verified)
 	for _, d := range want.Resources {
 		data, err := r.FS.ReadFile(ResPath(d.Name))
 		switch {

@@ -54,6 +54,8 @@ const (
 	ResumeIO Kind = "ResumeIO"
 	// RemoveSnapshot is `lvremove -f VG/LV` of a deleted snapshot's LV.
 	RemoveSnapshot Kind = "RemoveSnapshot"
+	// RunVerify starts DRBD online verify (verify.go).
+	RunVerify Kind = "RunVerify"
 )
 
 // Action is one step of a plan. Which fields are set depends on Kind.
@@ -69,6 +71,7 @@ type Action struct {
 	Peers    int    // CreateMD: --max-peers
 	Res      []byte // WriteRes
 	Snapshot string // snapshot actions: the snapshot definition's name
+	RunID    string // RunVerify: the verify request it answers
 }
 
 // String is a one-line description for logs and reports.
@@ -154,6 +157,9 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			}
 			p.Actions = append(p.Actions, acts...)
 			p.Actions = append(p.Actions, snaps...)
+			if err == nil && len(acts) == 0 && len(snaps) == 0 {
+				p.Actions = append(p.Actions, planVerify(d, got)...)
+			}
 		}
 		if err != nil {
 			p.Problems = append(p.Problems, Problem{d.Name, err})

@@ -44,7 +44,10 @@ type NodeReport struct {
 	// Deleting names the resources this pass had to delete (flag DELETE):
 	// with no DRBD resource and no volume of them left, the report proves
 	// the delete done, since it was taken after the pass acted.
-	Deleting []string       `json:"deleting,omitempty"`
+	Deleting []string `json:"deleting,omitempty"`
+	// Verifies are the online verifies this node started for a job run
+	// (PropVerifyRequest), by resource.
+	Verifies []VerifyReport `json:"verifies,omitempty"`
 	Failed   []FailedAction `json:"failed,omitempty"`
 	Problems []string       `json:"problems,omitempty"`
 	Orphans  []Orphan       `json:"orphans,omitempty"`
@@ -105,6 +108,7 @@ func BuildReport(node string, st *state.State, want DesiredState, got Observed, 
 	for _, name := range sortedKeys(got.DRBD) {
 		out.Resources = append(out.Resources, got.DRBD[name])
 	}
+	out.Verifies = verifyReports(want, got)
 	for _, key := range sortedKeys(got.LVs) {
 		switch lv := got.LVs[key]; {
 		case !slices.Contains(lv.Tags, lvm.Tag):

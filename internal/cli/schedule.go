@@ -1,0 +1,296 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/jobs"
+	"github.com/pvehci/pvehci/snapshots/cronspec"
+	"github.com/pvehci/pvehci/snapshots/retention"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// scheduleCommand manages the jobs the leader runs (package jobs) through
+// the local daemon's state API.
+func scheduleCommand(e env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "schedule",
+		Usage: "manage scheduled snapshot and online-verify jobs",
+		Description: "Schedules live in the replicated state; the leader runs them (snapshot jobs with\n" +
+			"retention, DRBD online verify) and records every run. Cron specs are in UTC unless\n" +
+			"they start with CRON_TZ=<zone>. Snapshot options: keep-last, keep-hourly, keep-daily,\n" +
+			"keep-weekly, keep-monthly, max-age (e.g. 30d). All jobs: timeout, max-failures\n" +
+			"(consecutive failed runs before the schedule pauses itself, default 3), catch-up\n" +
+			"(run-once or skip).",
+		Commands: []*ucli.Command{
+			{
+				Name:      "add",
+				Usage:     "add a schedule",
+				ArgsUsage: "NAME",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "cron", Usage: "when to run, e.g. '0 2 * * *' or @daily", Required: true},
+					&ucli.StringFlag{Name: "kind", Usage: "snapshot or verify", Required: true},
+					&ucli.StringFlag{Name: "target", Usage: "all, resource-group:NAME or resource-definition:NAME", Value: "all"},
+					&ucli.StringSliceFlag{Name: "option", Usage: "job option KEY=VALUE (repeatable), e.g. keep-daily=7"},
+					&ucli.BoolFlag{Name: "paused", Usage: "add it paused"},
+					socketFlag(),
+				},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					name, err := oneArg(c, "the schedule's name")
+					if err != nil {
+						return err
+					}
+					if _, err := cronspec.Parse(c.String("cron")); err != nil {
+						return usageError{fmt.Errorf("--cron: %w", err)}
+					}
+					target, err := parseTarget(c.String("target"))
+					if err != nil {
+						return usageError{err}
+					}
+					opts, err := parseOptions(c.StringSlice("option"))
+					if err != nil {
+						return usageError{err}
+					}
+					if model.JobKind(c.String("kind")) == model.JobSnapshot {
+						// Refused now rather than failing every run.
+						if err := retention.CheckJob(name); err != nil {
+							return usageError{err}
+						}
+						if _, err := jobs.Policy(opts); err != nil {
+							return usageError{fmt.Errorf("--option: %w", err)}
+						}
+					}
+					cmd := &state.AddJobSchedule{Name: name, Cron: c.String("cron"), Kind: model.JobKind(c.String("kind")),
+						Target: target, Options: opts, Paused: c.Bool("paused"), At: time.Now().UnixMilli()}
+					if err := applyCmd(ctx, c, cmd); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "schedule %s added: %s job on %s at %q\n", name, cmd.Kind, target, cmd.Cron)
+					return nil
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list the schedules with their last run and next due time",
+				Flags: []ucli.Flag{outputFlag(), socketFlag()},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					if err := noArgs(c); err != nil {
+						return err
+					}
+					st, err := readState(ctx, c)
+					if err != nil {
+						return err
+					}
+					return printSchedules(e.stdout, c.String("output"), st, time.Now())
+				},
+			},
+			{
+				Name:      "remove",
+				Usage:     "remove a schedule and its run history (its snapshots stay)",
+				ArgsUsage: "NAME",
+				Flags:     []ucli.Flag{yesFlag(), socketFlag()},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					name, err := oneArg(c, "the schedule's name")
+					if err != nil {
+						return err
+					}
+					if !c.Bool("yes") {
+						if err := confirmDestructive(e, fmt.Sprintf("Remove schedule %s and its run history?", name)); err != nil {
+							return err
+						}
+					}
+					if err := applyCmd(ctx, c, &state.RemoveJobSchedule{Name: name}); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "schedule %s removed\n", name)
+					return nil
+				},
+			},
+			pauseResume(e, "pause", "stop a schedule from starting runs", func(n string) state.Command {
+				return &state.PauseJobSchedule{Name: n, At: time.Now().UnixMilli()}
+			}),
+			pauseResume(e, "resume", "let a paused schedule start runs again", func(n string) state.Command {
+				return &state.ResumeJobSchedule{Name: n, At: time.Now().UnixMilli()}
+			}),
+			{
+				Name:      "history",
+				Usage:     "show the recorded runs of one schedule, or of all",
+				ArgsUsage: "[NAME]",
+				Flags:     []ucli.Flag{outputFlag(), socketFlag()},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					if c.Args().Len() > 1 {
+						return usageError{fmt.Errorf("%s takes at most one argument: the schedule's name", c.FullName())}
+					}
+					st, err := readState(ctx, c)
+					if err != nil {
+						return err
+					}
+					return printHistory(e.stdout, c.String("output"), st, c.Args().First())
+				},
+			},
+		},
+	}
+}
+
+func pauseResume(e env, name, usage string, mk func(string) state.Command) *ucli.Command {
+	return &ucli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "NAME",
+		Flags:     []ucli.Flag{socketFlag()},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			n, err := oneArg(c, "the schedule's name")
+			if err != nil {
+				return err
+			}
+			if err := applyCmd(ctx, c, mk(n)); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "schedule %s: %sd\n", n, name)
+			return nil
+		},
+	}
+}
+
+// parseTarget reads all, resource-group:NAME or resource-definition:NAME.
+func parseTarget(s string) (model.JobTarget, error) {
+	kind, name, _ := strings.Cut(s, ":")
+	t := model.JobTarget{Kind: model.TargetKind(kind), Name: name}
+	if err := t.Validate(); err != nil {
+		return t, fmt.Errorf("--target: %w", err)
+	}
+	return t, nil
+}
+
+func parseOptions(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--option %q: use KEY=VALUE, e.g. keep-daily=7", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// applyCmd replicates one state command through the local daemon.
+func applyCmd(ctx context.Context, c *ucli.Command, cmd state.Command) error {
+	entry, err := state.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	return client(c).Do(ctx, "POST", "/v1/apply", json.RawMessage(entry), nil)
+}
+
+// readState reads the local node's applied state.
+func readState(ctx context.Context, c *ucli.Command) (*state.State, error) {
+	var data []byte
+	if err := client(c).Do(ctx, "GET", "/v1/state", nil, &data); err != nil {
+		return nil, err
+	}
+	st := state.New()
+	if err := st.Restore(data); err != nil {
+		return nil, fmt.Errorf("reading the daemon's state: %w", err)
+	}
+	return st, nil
+}
+
+// scheduleRow is a schedule as list shows it.
+type scheduleRow struct {
+	model.JobSchedule
+	LastRun *model.JobRun `json:"last_run,omitempty"`
+	NextRun *time.Time    `json:"next_run,omitempty"`
+}
+
+func printSchedules(w io.Writer, format string, st *state.State, now time.Time) error {
+	var rows []scheduleRow
+	for _, js := range st.JobSchedules() {
+		row := scheduleRow{JobSchedule: js}
+		last := time.UnixMilli(js.CreatedAt)
+		if runs := st.JobRuns(js.Name); len(runs) > 0 {
+			lr := runs[len(runs)-1]
+			row.LastRun = &lr
+			last = time.UnixMilli(lr.StartedAt)
+		}
+		if s, err := cronspec.Parse(js.Cron); err == nil && !js.Paused {
+			next := s.Next(last)
+			if next.Before(now) {
+				next = now // due: runs at the leader's next look
+			}
+			row.NextRun = &next
+		}
+		rows = append(rows, row)
+	}
+	if format == "json" {
+		return writeJSON(w, rows)
+	}
+	if format != "text" {
+		return usageError{fmt.Errorf("--output %q: use text or json", format)}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tCRON\tTARGET\tSTATE\tLAST RUN\tNEXT RUN")
+	for _, r := range rows {
+		stateWord, lastRun, nextRun := "active", "-", "-"
+		if r.Paused {
+			stateWord = "paused"
+		}
+		if r.LastRun != nil {
+			lastRun = fmt.Sprintf("%s %s", time.UnixMilli(r.LastRun.StartedAt).UTC().Format(time.RFC3339), r.LastRun.State)
+		}
+		if r.NextRun != nil {
+			nextRun = r.NextRun.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, r.Cron, r.Target, stateWord, lastRun, nextRun)
+	}
+	return tw.Flush()
+}
+
+func printHistory(w io.Writer, format string, st *state.State, name string) error {
+	var runs []model.JobRun
+	if name != "" {
+		if _, ok := st.JobSchedule(name); !ok {
+			return fmt.Errorf("schedule %s does not exist; `pvehci schedule list` shows the schedules", name)
+		}
+		runs = st.JobRuns(name)
+	} else {
+		for _, js := range st.JobSchedules() {
+			runs = append(runs, st.JobRuns(js.Name)...)
+		}
+		runs = append(runs, st.JobRuns("")...)
+	}
+	if format == "json" {
+		return writeJSON(w, runs)
+	}
+	if format != "text" {
+		return usageError{fmt.Errorf("--output %q: use text or json", format)}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSCHEDULE\tKIND\tSTATE\tSTARTED\tDURATION\tMESSAGE")
+	for _, r := range runs {
+		dur := "-"
+		if r.FinishedAt != 0 {
+			dur = (time.Duration(r.FinishedAt-r.StartedAt) * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Schedule, r.Kind, r.State,
+			time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), dur, r.Message)
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

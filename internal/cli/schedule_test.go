@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/internal/localapi"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// fakeDaemon serves /v1/state and /v1/apply on a socket from a real state,
+// as the daemon's local API does.
+func fakeDaemon(t *testing.T) (string, *state.State) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pvehci-sched") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := localapi.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.New()
+	if res := st.Apply(&state.CreateResourceGroup{Name: "drbdgrp"}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		data, err := st.Snapshot()
+		if err != nil {
+			localapi.WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		w.Write(data)
+	})
+	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		entry, _ := io.ReadAll(r.Body)
+		cmd, err := state.Decode(entry)
+		if err != nil {
+			localapi.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		if res := st.Apply(cmd); res.Err != nil {
+			localapi.WriteError(w, http.StatusConflict, res.Err)
+			return
+		}
+		localapi.WriteJSON(w, http.StatusOK, nil)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock, st
+}
+
+func TestScheduleCommands(t *testing.T) {
+	t.Parallel()
+	sock, st := fakeDaemon(t)
+	code, out, errOut := runCLI(t, "schedule", "add", "nightly", "--cron", "0 2 * * *", "--kind", "snapshot",
+		"--target", "resource-group:drbdgrp", "--option", "keep-daily=7", "--option", "keep-last=2", "--socket", sock)
+	if code != ExitOK {
+		t.Fatalf("add: %d %s %s", code, out, errOut)
+	}
+	js, ok := st.JobSchedule("nightly")
+	if !ok || js.Kind != model.JobSnapshot || js.Target != (model.JobTarget{Kind: model.TargetResourceGroup, Name: "drbdgrp"}) ||
+		js.Options["keep-daily"] != "7" || js.Options["keep-last"] != "2" || js.Cron != "0 2 * * *" {
+		t.Fatalf("schedule in the state: %+v", js)
+	}
+	if code, _, _ := runCLI(t, "schedule", "add", "weekly-verify", "--cron", "42 0 * * 0", "--kind", "verify", "--socket", sock); code != ExitOK {
+		t.Fatal("add verify failed")
+	}
+
+	code, out, _ = runCLI(t, "schedule", "list", "--socket", sock)
+	if code != ExitOK || !strings.Contains(out, "nightly") || !strings.Contains(out, "resource-group drbdgrp") || !strings.Contains(out, "weekly-verify") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+
+	if code, out, errOut := runCLI(t, "schedule", "pause", "nightly", "--socket", sock); code != ExitOK {
+		t.Fatalf("pause: %s %s", out, errOut)
+	}
+	if js, _ := st.JobSchedule("nightly"); !js.Paused {
+		t.Fatal("not paused")
+	}
+	code, out, _ = runCLI(t, "schedule", "list", "-o", "json", "--socket", sock)
+	var rows []scheduleRow
+	if code != ExitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || !rows[0].Paused || rows[0].NextRun != nil {
+		t.Fatalf("list json: %d %s", code, out)
+	}
+	if code, _, _ := runCLI(t, "schedule", "resume", "nightly", "--socket", sock); code != ExitOK {
+		t.Fatal("resume failed")
+	}
+	if js, _ := st.JobSchedule("nightly"); js.Paused {
+		t.Fatal("still paused")
+	}
+
+	start := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	if res := st.Apply(&state.RecordJobRun{Run: model.JobRun{ID: "20260301T020000-nightly", Schedule: "nightly", Kind: model.JobSnapshot,
+		Target: js.Target, State: model.RunFailed, StartedAt: start.UnixMilli(), FinishedAt: start.Add(3 * time.Second).UnixMilli(),
+		Message: "snapshot nightly-20260301T020000Z of vm-100-disk-0 failed"}}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	code, out, _ = runCLI(t, "schedule", "history", "nightly", "--socket", sock)
+	if code != ExitOK || !strings.Contains(out, "20260301T020000-nightly") || !strings.Contains(out, "failed") || !strings.Contains(out, "3s") {
+		t.Fatalf("history: %d\n%s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "schedule", "history", "nope", "--socket", sock); code != ExitError || !strings.Contains(errOut, "does not exist") {
+		t.Fatalf("history of a missing schedule: %d %s", code, errOut)
+	}
+
+	// remove asks for confirmation; without a terminal it refuses.
+	if code, _, _ := runCLI(t, "schedule", "remove", "nightly", "--socket", sock); code == ExitOK {
+		t.Fatal("remove without --yes and without a terminal succeeded")
+	}
+	if _, ok := st.JobSchedule("nightly"); !ok {
+		t.Fatal("removed without confirmation")
+	}
+	if code, out, errOut := runCLI(t, "schedule", "remove", "nightly", "--yes", "--socket", sock); code != ExitOK {
+		t.Fatalf("remove --yes: %s %s", out, errOut)
+	}
+	if _, ok := st.JobSchedule("nightly"); ok {
+		t.Fatal("not removed")
+	}
+}
+
+func TestScheduleAddRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	sock, st := fakeDaemon(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--cron", "61 * * * *", "--kind", "snapshot"}, ExitUsage, "--cron"},
+		{[]string{"--cron", "TZ=UTC", "--kind", "snapshot"}, ExitUsage, "--cron"},
+		{[]string{"--cron", "@daily", "--kind", "snapshot", "--target", "pool:x"}, ExitUsage, "--target"},
+		{[]string{"--cron", "@daily", "--kind", "snapshot", "--option", "keep-daily"}, ExitUsage, "KEY=VALUE"},
+		{[]string{"--cron", "@daily", "--kind", "backup"}, ExitError, "backup"},
+		{[]string{"--cron", "@daily", "--kind", "snapshot", "--option", "keep-last=-1"}, ExitUsage, "keep-last"},
+		{[]string{"--cron", "@daily", "--kind", "snapshot", "--target", "resource-group:missing"}, ExitError, "missing"},
+	} {
+		args := append([]string{"schedule", "add", "bad", "--socket", sock}, tc.args...)
+		code, _, errOut := runCLI(t, args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, want %d; stderr %q lacks %q", tc.args, code, tc.code, errOut, tc.msg)
+		}
+	}
+	if len(st.JobSchedules()) != 0 {
+		t.Fatalf("a bad schedule was stored: %+v", st.JobSchedules())
+	}
+}
