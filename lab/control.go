@@ -29,6 +29,7 @@ func DefaultDir() string {
 // Control requests.
 type (
 	NodeRequest      struct{ Node string }
+	CorruptRequest   struct{ Node, Resource string }
 	PartitionRequest struct{ Nodes []string }
 	VMRequest        struct {
 		VMID    int
@@ -93,6 +94,13 @@ func (l *Lab) Serve(ctx context.Context) error {
 			return nil, err
 		}
 		return nil, l.Partition(req.Nodes...)
+	})
+	handle("POST /corrupt", func(r *http.Request) (any, error) {
+		var req CorruptRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, l.Corrupt(req.Node, req.Resource)
 	})
 	handle("POST /heal", func(r *http.Request) (any, error) { l.Heal(); return nil, nil })
 	handle("GET /vms", func(r *http.Request) (any, error) { return l.VMs(), nil })

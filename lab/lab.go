@@ -22,6 +22,7 @@ import (
 	"github.com/pvehci/pvehci/internal/kernelrpc"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/storage/lvm"
 	"github.com/pvehci/pvehci/storage/sim"
 )
 
@@ -490,4 +491,29 @@ func tail(path string, lines int) string {
 	}
 	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// Corrupt flips the bytes of block 3 (4 KiB at 12 KiB) of volume 0 of rd
+// on node's backing LV, behind DRBD's back: what a failing disk or a bad
+// cable leaves, and what an online verify must find.
+func (l *Lab) Corrupt(node, rd string) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	path := lvm.DevicePath("pve", lvm.VolumeLVName(rd, 0))
+	dev, err := n.host.Device(path)
+	if err != nil {
+		return fmt.Errorf("%s has no backing volume for %s (%s): %w; corrupt a node with a diskful replica", node, rd, path, err)
+	}
+	defer dev.Close()
+	buf := make([]byte, 4096)
+	if _, err := dev.ReadAt(buf, 3*4096); err != nil {
+		return err
+	}
+	for i := range buf {
+		buf[i] ^= 0xff
+	}
+	_, err = dev.WriteAt(buf, 3*4096)
+	return err
 }

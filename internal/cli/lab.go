@@ -86,6 +86,8 @@ func labCommand(e env) *ucli.Command {
 			simple("start", "start a killed node's daemon again", "NODE", 1, "/start", node),
 			simple("partition", "cut the simulated DRBD network between the given nodes and the others", "NODE...", -1, "/partition",
 				func(a []string) (any, error) { return lab.PartitionRequest{Nodes: a}, nil }),
+			simple("corrupt", "flip a block of a resource's backing volume on one node, behind DRBD's back (for online verify to find)", "NODE RESOURCE", 2, "/corrupt",
+				func(a []string) (any, error) { return lab.CorruptRequest{Node: a[0], Resource: a[1]}, nil }),
 			simple("heal", "restore every simulated link", "", 0, "/heal", func([]string) (any, error) { return struct{}{}, nil }),
 			{Name: "vm", Usage: "simulated Proxmox VMs whose disks are made through the plugin's REST calls", Commands: []*ucli.Command{
 				{Name: "create", Usage: "create a VM with one disk on the drbd storage and start it on a node", ArgsUsage: "VMID",
