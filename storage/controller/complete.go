@@ -30,12 +30,7 @@ type Completer struct {
 	Now func() time.Time
 }
 
-func (c *Completer) log() *slog.Logger {
-	if c.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return c.Log
-}
+func (c *Completer) log() *slog.Logger { return orDiscard(c.Log) }
 
 // Run completes intents until ctx ends (leadership lost).
 func (c *Completer) Run(ctx context.Context) error {
@@ -43,19 +38,7 @@ func (c *Completer) Run(ctx context.Context) error {
 	if iv <= 0 {
 		iv = 2 * time.Second
 	}
-	for {
-		stateChanged, reportsChanged := c.Changed(), c.Store.Changed()
-		if err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-			c.log().Warn("completing intents", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stateChanged:
-		case <-reportsChanged:
-		case <-time.After(iv):
-		}
-	}
+	return runLoop(ctx, c.Changed, c.Store, iv, 0, c.Pass, c.log(), "completing intents")
 }
 
 // Pass completes what the current reports allow. It returns the first

@@ -34,35 +34,11 @@ func (r *Relocator) Run(ctx context.Context) error {
 	if iv <= 0 {
 		iv = 5 * time.Second
 	}
-	for {
-		stateChanged, reportsChanged := r.Changed(), r.Store.Changed()
-		if err := r.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			r.log().Warn("relocation", "err", err)
-		}
-		// Reports arrive every pass of every satellite; waking on each
-		// would decide far more often than anything can change, so the
-		// pace is bounded below by a second.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stateChanged:
-		case <-reportsChanged:
-		case <-time.After(iv):
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	pass := func(ctx context.Context) error { return r.Pass(ctx, time.Now()) }
+	return runLoop(ctx, r.Changed, r.Store, iv, time.Second, pass, r.log(), "relocation")
 }
 
-func (r *Relocator) log() *slog.Logger {
-	if r.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return r.Log
-}
+func (r *Relocator) log() *slog.Logger { return orDiscard(r.Log) }
 
 // Pass makes one round of decisions at now and applies them.
 func (r *Relocator) Pass(ctx context.Context, now time.Time) error {
