@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // Run with `make bench-cluster` (docs/benchmarks.md).
 func BenchmarkLabSpawn(b *testing.B) {
 	ctx := context.Background()
-	l, err := Start(ctx, Config{Dir: b.TempDir(), AddrBase: netip.MustParseAddr("127.0.2.10"), Binary: binary, Log: slog.New(slog.DiscardHandler)})
+	l, err := Start(ctx, Config{Dir: b.TempDir(), AddrBase: randomBase(), Binary: binary, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

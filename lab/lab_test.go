@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/netip"
 	"os"
@@ -59,6 +60,15 @@ func startLab(t *testing.T, nodes int, base string) *Lab {
 	return l
 }
 
+// randomBase picks loopback addresses no other run is likely to use, so
+// that a test run beside a running lab (or another test run) does not
+// collide on the fixed ports.
+func randomBase() netip.Addr {
+	var b [2]byte
+	rand.Read(b[:])
+	return netip.AddrFrom4([4]byte{127, 1 + b[0]%250, b[1], 10})
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
@@ -68,14 +78,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func TestLabVMLifecycle(t *testing.T) {
 	start := time.Now()
-	l := startLab(t, 3, "127.0.1.10")
+	base := randomBase()
+	l := startLab(t, 3, base.String())
 	ctx := context.Background()
 	t.Logf("lab ready after %s", time.Since(start).Round(time.Millisecond))
 	env, err := os.ReadFile(filepath.Join(l.Dir(), EnvFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(env), "LS_CONTROLLERS=http://127.0.1.11:3370,http://127.0.1.12:3370,http://127.0.1.13:3370\n") {
+	n1, n2, n3 := base.Next(), base.Next().Next(), base.Next().Next().Next()
+	if want := fmt.Sprintf("LS_CONTROLLERS=http://%s:3370,http://%s:3370,http://%s:3370\n", n1, n2, n3); !strings.Contains(string(env), want) {
 		t.Errorf("env file:\n%s", env)
 	}
 	vm, err := l.CreateVM(ctx, 100, "n1", 1<<20)
