@@ -148,15 +148,11 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// pass runs one reconcile pass and builds its report. converged is false
-// when the pass acted, failed, or saw DRBD still moving (a resync, a
-// connection not yet up), so the next pass comes soon.
-func (l *Loop) pass(ctx context.Context, log *slog.Logger) (rep NodeReport, converged, acted bool) {
-	rep, converged = l.passOnce(ctx, log, &acted)
-	return rep, converged, acted
-}
-
-func (l *Loop) passOnce(ctx context.Context, log *slog.Logger, acted *bool) (NodeReport, bool) {
+// pass runs one reconcile pass and builds its report. acted is set when
+// it ran actions; converged is false when it acted, failed, or saw DRBD
+// still moving (a resync, a connection not yet up), so the next pass comes
+// soon.
+func (l *Loop) pass(ctx context.Context, log *slog.Logger) (out NodeReport, converged, acted bool) {
 	r := l.Reconciler
 	st := l.State()
 	want, derr := Desired(st, r.Node)
@@ -166,24 +162,23 @@ func (l *Loop) passOnce(ctx context.Context, log *slog.Logger, acted *bool) (Nod
 	got, err := r.Observe(ctx, want)
 	if err != nil {
 		log.Debug("satellite cannot observe the node", "err", err)
-		return NodeReport{Node: r.Node, ObserveError: err.Error()}, false
+		return NodeReport{Node: r.Node, ObserveError: err.Error()}, false, false
 	}
 	var rep Report
 	if derr == nil {
 		rep.Plan = Plan(want, got)
-		if len(rep.Plan.Actions) > 0 {
-			*acted = true
+		if acted = len(rep.Plan.Actions) > 0; acted {
 			rep.Outcomes = r.Apply(ctx, rep.Plan.Actions)
 			if again, err := r.Observe(ctx, want); err == nil {
 				got = again
 			}
 		}
 	}
-	out := BuildReport(r.Node, st, want, got, rep)
+	out = BuildReport(r.Node, st, want, got, rep)
 	if derr != nil {
 		out.Problems = append(out.Problems, derr.Error())
 	}
-	return out, len(rep.Plan.Actions) == 0 && len(out.Failed) == 0 && settled(got)
+	return out, !acted && len(out.Failed) == 0 && settled(got), acted
 }
 
 // settled reports whether DRBD is at rest: every connection up or

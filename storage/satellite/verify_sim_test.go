@@ -52,8 +52,7 @@ func TestVerifyOnSim(t *testing.T) {
 	for round := 0; round < 4; round++ {
 		last = map[string]NodeReport{}
 		for _, n := range c.order {
-			var acted bool
-			rep, _ := loops[n].passOnce(context.Background(), slog.New(slog.DiscardHandler), &acted)
+			rep, _, _ := loops[n].pass(context.Background(), slog.New(slog.DiscardHandler))
 			for _, f := range rep.Failed {
 				t.Fatalf("round %d %s: %s failed: %s", round, n, f.Action, f.Error)
 			}
