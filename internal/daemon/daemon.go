@@ -93,40 +93,35 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 	// OpenCluster returns; leadership can be won before that.
 	var cluster *ha.Cluster
 	opened := make(chan struct{})
-	leaderWork := map[string]func(context.Context) error{
-		"complete": func(ctx context.Context) error {
+	afterOpen := func(build func() func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
 			select {
 			case <-opened:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			return build()(ctx)
+		}
+	}
+	leaderWork := map[string]func(context.Context) error{
+		"complete": afterOpen(func() func(context.Context) error {
 			c := &controller.Completer{Store: store, State: cluster.State, Changed: cluster.Changed,
 				Apply: cluster.Apply, Log: log.With("component", "controller")}
-			return c.Run(ctx)
-		},
-		"relocate": func(ctx context.Context) error {
-			select {
-			case <-opened:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return c.Run
+		}),
+		"relocate": afterOpen(func() func(context.Context) error {
 			r := &controller.Relocator{Store: store, State: cluster.State, Changed: cluster.Changed,
 				Apply: cluster.Apply, Limits: cfg.Relocation, Log: log.With("component", "relocation")}
 			if cfg.PVE != nil {
 				r.VMs = vmLocations(cfg.PVE)
 			}
-			return r.Run(ctx)
-		},
-		"jobs": func(ctx context.Context) error {
-			select {
-			case <-opened:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return r.Run
+		}),
+		"jobs": afterOpen(func() func(context.Context) error {
 			j := &jobs.Runner{Store: store, State: cluster.State, Changed: cluster.Changed,
 				Apply: cluster.Apply, Log: log.With("component", "jobs")}
-			return j.Run(ctx)
-		},
+			return j.Run
+		}),
 	}
 	cluster, err := ha.OpenCluster(ha.ClusterConfig{
 		NodeName:   cfg.NodeName,
