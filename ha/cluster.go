@@ -21,6 +21,7 @@ import (
 	"github.com/pvehci/pvehci/ha/pki"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/internal/clock"
+	"github.com/pvehci/pvehci/internal/notify"
 )
 
 // ClusterConfig configures this node's part in the controller cluster.
@@ -63,7 +64,7 @@ type Cluster struct {
 	rpc     *http.Client
 	rest    restHandler
 	reports reportHandler
-	changes changeNotifier
+	changes notify.Broadcast
 }
 
 func (c *Cluster) pkiDir() string  { return filepath.Join(c.cfg.DataDir, "pki") }
@@ -140,7 +141,7 @@ func (c *Cluster) start(node *pki.NodeCert, ca *pki.CA) error {
 		NodeID:    c.cfg.NodeName,
 		DataDir:   c.raftDir(),
 		Transport: mux.RaftTransport(c.log),
-		FSM:       &stateFSM{s: c.state, log: c.log, changed: c.changes.notify},
+		FSM:       &stateFSM{s: c.state, log: c.log, changed: c.changes.Notify},
 		Logger:    c.log,
 		Timing:    c.cfg.Timing,
 	})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -97,29 +96,4 @@ func (c *Cluster) LeaderID() string {
 // replicated state as applied here (an entry or a restored snapshot). Take
 // a new one after each wake-up; a change between two calls is never lost,
 // because the channel is only replaced when it is closed.
-func (c *Cluster) Changed() <-chan struct{} { return c.changes.wait() }
-
-// changeNotifier wakes every waiter at once on each change, however many
-// there are (the satellite, the controller loops, waiting API calls).
-type changeNotifier struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func (n *changeNotifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	return n.ch
-}
-
-func (n *changeNotifier) notify() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-}
+func (c *Cluster) Changed() <-chan struct{} { return c.changes.Wait() }

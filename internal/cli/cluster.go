@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -236,9 +235,7 @@ func oneArg(c *ucli.Command, what string) (string, error) {
 func printClusterStatus(w io.Writer, format string, st ha.ClusterStatus) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return writeJSON(w, st)
 	case "text":
 	default:
 		return usageError{fmt.Errorf("--output %q is not a format pvehci writes; use text or json", format)}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -75,9 +74,7 @@ func labCommand(e env) *ucli.Command {
 						return err
 					}
 					if c.Bool("json") {
-						enc := json.NewEncoder(e.stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(st)
+						return writeJSON(e.stdout, st)
 					}
 					printLabStatus(e, st)
 					return nil

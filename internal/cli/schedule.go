@@ -85,11 +85,15 @@ func scheduleCommand(e env) *ucli.Command {
 					if err := noArgs(c); err != nil {
 						return err
 					}
+					format, err := checkOutput(c)
+					if err != nil {
+						return err
+					}
 					st, err := readState(ctx, c)
 					if err != nil {
 						return err
 					}
-					return printSchedules(e.stdout, c.String("output"), st, time.Now())
+					return printSchedules(e.stdout, format, st, time.Now())
 				},
 			},
 			{
@@ -129,11 +133,15 @@ func scheduleCommand(e env) *ucli.Command {
 					if c.Args().Len() > 1 {
 						return usageError{fmt.Errorf("%s takes at most one argument: the schedule's name", c.FullName())}
 					}
+					format, err := checkOutput(c)
+					if err != nil {
+						return err
+					}
 					st, err := readState(ctx, c)
 					if err != nil {
 						return err
 					}
-					return printHistory(e.stdout, c.String("output"), st, c.Args().First())
+					return printHistory(e.stdout, format, st, c.Args().First())
 				},
 			},
 		},
@@ -236,9 +244,6 @@ func printSchedules(w io.Writer, format string, st *state.State, now time.Time) 
 	if format == "json" {
 		return writeJSON(w, rows)
 	}
-	if format != "text" {
-		return usageError{fmt.Errorf("--output %q: use text or json", format)}
-	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tCRON\tTARGET\tSTATE\tLAST RUN\tNEXT RUN")
 	for _, r := range rows {
@@ -273,9 +278,6 @@ func printHistory(w io.Writer, format string, st *state.State, name string) erro
 	if format == "json" {
 		return writeJSON(w, runs)
 	}
-	if format != "text" {
-		return usageError{fmt.Errorf("--output %q: use text or json", format)}
-	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tSCHEDULE\tKIND\tSTATE\tSTARTED\tDURATION\tMESSAGE")
 	for _, r := range runs {
@@ -287,10 +289,4 @@ func printHistory(w io.Writer, format string, st *state.State, name string) erro
 			time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), dur, r.Message)
 	}
 	return tw.Flush()
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

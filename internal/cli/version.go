@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v3"
@@ -21,9 +20,7 @@ func versionCommand(e env) *ucli.Command {
 			info := buildinfo.Get()
 			switch c.String("output") {
 			case "json":
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(info)
+				return writeJSON(e.stdout, info)
 			case "text":
 				_, err := fmt.Fprintf(e.stdout,
 					"pvehci %s\ncommit:   %s\nbuilt:    %s\ngo:       %s\nplatform: %s\n",

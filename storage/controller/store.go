@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pvehci/pvehci/internal/notify"
 	"github.com/pvehci/pvehci/storage/api"
 	"github.com/pvehci/pvehci/storage/drbd"
 	"github.com/pvehci/pvehci/storage/model"
@@ -28,7 +29,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	reports map[string]entry // by model.Key(node)
-	changed chan struct{}    // closed and replaced on every Put
+	changed notify.Broadcast // on every stored report
 }
 
 type entry struct {
@@ -71,21 +72,11 @@ func (s *Store) Put(rep satellite.NodeReport) {
 		return
 	}
 	s.reports[k] = entry{rep: rep, received: s.now()}
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
+	s.changed.Notify()
 }
 
 // Changed returns a channel closed at the next Put.
-func (s *Store) Changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.changed == nil {
-		s.changed = make(chan struct{})
-	}
-	return s.changed
-}
+func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
 
 // Report returns a node's latest report and when it arrived.
 func (s *Store) Report(node string) (satellite.NodeReport, time.Time, bool) {
