@@ -12,15 +12,27 @@ import (
 	"github.com/pvehci/pvehci/internal/clock"
 	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/network/ifupdown"
+	"github.com/pvehci/pvehci/pve/corosync"
 )
 
 // Host is everything a step may touch, each behind its narrow interface, so
 // that the same steps run on a real node and on the lab's simulated one.
 type Host struct {
-	FS    hostfs.FS
-	Run   run.Runner
-	Clock clock.Clock
-	Log   *slog.Logger
+	FS      hostfs.FS
+	Run     run.Runner
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Net     Network
+	RDMA    RDMA
+	Systemd Systemd
+	// NetworkLock is the flock Proxmox takes around network edits.
+	NetworkLock ifupdown.Lock
+	// CorosyncLock is pmxcfs's cluster-wide lock on corosync.conf.
+	CorosyncLock corosync.Lock
+	// CorosyncChecker, when set, runs the real corosync over a new
+	// corosync.conf before it goes live.
+	CorosyncChecker corosync.Checker
 }
 
 // ChangeKind says what a planned change touches.
@@ -31,6 +43,7 @@ const (
 	ChangeFile    ChangeKind = "file"
 	ChangeCommand ChangeKind = "command"
 	ChangeService ChangeKind = "service"
+	ChangeAPI     ChangeKind = "api"
 )
 
 // Change is one thing a step would do to the host.
@@ -158,6 +171,26 @@ func (e *StepError) Unwrap() error { return e.Err }
 type Engine struct {
 	Host  *Host
 	Steps []Step
+	// Try, when set, asks for a confirmation after one step has been
+	// applied and verified; without it the step is put back.
+	Try *Try
+}
+
+// Try is Talos's try mode for one step: the network step can cut the
+// operator off, so its change stays only once the operator, still
+// connected, confirms it.
+type Try struct {
+	Step string
+	// Confirm returns nil once the operator confirmed, and an error when
+	// the time ran out or the operator declined.
+	Confirm func(ctx context.Context) error
+}
+
+// Reverter is a step that must do more than put its files back when it
+// fails: the network step runs ifreload again so that the running network
+// follows the restored files.
+type Reverter interface {
+	Revert(ctx context.Context, h *Host) error
 }
 
 // Plan asks every step what it would change.
@@ -180,10 +213,12 @@ type Event struct {
 	Err    error
 }
 
-// Apply runs the steps in order: a step with planned changes is applied
-// through a journal and verified; a converged step is only verified. The
-// first failure puts back the files of the failing step, and stops. The
-// record is written in every case.
+// Apply runs the steps in order. Each step is planned again just before it
+// runs, since the steps before it may have changed what it finds; a step
+// with changes is applied through a journal and verified, a converged step
+// is only verified. The first failure puts back the files of the failing
+// step (and reverts it, for a Reverter), and stops. The record is written
+// in every case; plan is what the operator was shown.
 func (e *Engine) Apply(ctx context.Context, plan Plan, progress func(Event)) (*Record, error) {
 	if progress == nil {
 		progress = func(Event) {}
@@ -205,12 +240,25 @@ func (e *Engine) Apply(ctx context.Context, plan Plan, progress func(Event)) (*R
 		j := newJournal(e.Host.FS)
 		h := *e.Host
 		h.FS = j
-		var err error
-		if len(sr.Changes) > 0 {
-			err = s.Apply(ctx, &h)
+		// Plan again: the steps before may have changed what this one
+		// finds (the service step starts the API that registration
+		// talks to). The operator saw the plan from before any change.
+		changes, err := s.Plan(ctx, &h)
+		if err == nil {
+			sr.Changes = changes
+			if len(changes) > 0 {
+				err = s.Apply(ctx, &h)
+			}
 		}
 		if err == nil {
 			err = s.Verify(ctx, &h)
+		}
+		tried := false
+		if err == nil && len(sr.Changes) > 0 && e.Try != nil && e.Try.Step == s.Name() {
+			tried = true
+			if cerr := e.Try.Confirm(ctx); cerr != nil {
+				err = fmt.Errorf("not confirmed (%w): put back as it was", cerr)
+			}
 		}
 		sr.FilesTouched = j.touched()
 		switch {
@@ -220,6 +268,9 @@ func (e *Engine) Apply(ctx context.Context, plan Plan, progress func(Event)) (*R
 			sr.Result = Unchanged
 		default:
 			restored, rerr := j.undo()
+			if r, ok := s.(Reverter); ok && (tried || len(sr.Changes) > 0) {
+				rerr = errors.Join(rerr, r.Revert(ctx, e.Host))
+			}
 			se := &StepError{Step: s.Name(), Err: err, Restored: restored, RestoreErr: rerr}
 			sr.Result, sr.Error = Restored, se.Error()
 			if rerr != nil {

@@ -12,10 +12,19 @@
 //
 // # LVM thin
 //
-// A [Host] is one node. It has volume groups (one PV each, set up with
-// [Host.AddVG]) and LVM thin pools ([Host.AddThinPool]); through
+// A [Host] is one node. It has whole disks ([Host.AddDisk], given a GPT
+// label with one partition by [Host.PartitionDisk] or a mounted file
+// system by [Host.MountDisk]), volume groups (set up with [Host.AddVG] or
+// through pvcreate/vgcreate/vgextend, one or more PVs each) and LVM thin
+// pools ([Host.AddThinPool] or lvcreate --type thin-pool); through
 // [Host.Runner] it answers:
 //
+//	lsblk --json --bytes [--nodeps] --output COL,… [DISK…]   (COL: PATH TYPE FSTYPE PTTYPE MOUNTPOINTS SIZE)
+//	wipefs --all DISK…
+//	pvcreate DISK…
+//	vgcreate VG DISK…
+//	vgextend VG DISK…
+//	lvcreate --type thin-pool -l|--extents N|N%VG|N%FREE|-L|--size SIZE [--poolmetadatasize SIZE] -n|--name POOL VG
 //	lvs|vgs|pvs --reportformat json --units b --nosuffix -o FIELD,… [VG|VG/LV|@TAG …]
 //	lvcreate -V|--virtualsize SIZE -T|--thin VG/POOL -n|--name NAME [--addtag TAG]…
 //	lvcreate --virtualsize SIZE VG --thinpool POOL --name NAME   (LINSTOR's form)
@@ -30,6 +39,21 @@
 // Messages and exit codes are the ones lvm2 2.03 prints (verified on this
 // machine with metadata-only operations, see the tests): 0 on success, 3 for
 // a command-line error, 5 for a failed operation.
+//
+// The disk commands follow util-linux 2.38 and lvm2 2.03.16 as they answer
+// on this machine for a loop device (TestDiskCommandsMatchReal): lsblk's
+// JSON byte for byte, and without a NAME column a flat list (the disk,
+// then its partition, every device once) rather than a tree with
+// "children"; lsblk exits 32 with "lsblk: DEV: not a block device" for a
+// missing device. wipefs erases a GPT label with its partition, an LVM2
+// label or a file system signature and refuses a disk in use (mounted, or
+// a PV under active LVs) with EBUSY. pvcreate refuses a partitioned or
+// busy disk and a PV of a VG; vgcreate and vgextend initialize a device
+// that is not a PV yet, as lvm 2.03 does. A thin pool sized in %VG is
+// not made smaller for its metadata, but lvm allocates a percentage
+// approximately: when data, metadata and the spare metadata LV do not
+// fit, the data gets what is left (TestThinPoolPercentVGMatchesRealLVM
+// explains how far that is verified here).
 //
 // Each thin LV holds real data: a sparse map of pool chunks (64 KiB, the
 // lvm default thin_pool_chunk_size) that snapshots share copy-on-write as
@@ -129,8 +153,12 @@
 //
 // # What is not modelled
 //
-// LVM: linear (thick) LVs, PV and VG commands (pvcreate, vgcreate), thin
-// pool creation through lvcreate, lvconvert, lvrename, text (non-JSON)
+// LVM: linear (thick) LVs, pvremove, vgremove, vgreduce, pvmove, which PV
+// an extent lies on (pv_free counts the VG's used extents as filling its
+// PVs in order), wipefs of a PV whose VG has no active LV (real wipefs
+// erases its label; the simulation refuses), lsblk of a partition or an LV
+// path and lsblk's other columns, file systems other than MountDisk's
+// ext4, lvconvert, lvrename, text (non-JSON)
 // reports, report sorting options, --select, metadata space exhaustion
 // (metadata_percent is an estimate), discards.
 //

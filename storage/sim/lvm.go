@@ -35,6 +35,9 @@ type Host struct {
 
 	mu  sync.Mutex
 	vgs map[string]*volumeGroup
+	// disks are the host's whole disks by path (see disk.go); every PV
+	// of a VG is one of them.
+	disks map[string]*disk
 	// net and drbd are set once by Network.Attach (under mu); the DRBD
 	// state in drbd is guarded by net.mu. Lock order: net.mu, then mu.
 	net  *Network
@@ -70,15 +73,17 @@ func (h *Host) network() *Network {
 
 // NewHost returns a host with no volume groups.
 func NewHost(name string) *Host {
-	return &Host{name: name, vgs: map[string]*volumeGroup{}}
+	return &Host{name: name, vgs: map[string]*volumeGroup{}, disks: map[string]*disk{}}
 }
 
 // Name is the host's name.
 func (h *Host) Name() string { return h.name }
 
 type volumeGroup struct {
-	name    string
-	pv      string
+	name string
+	// pvs are the VG's PVs in the order they joined it (vgcreate, then
+	// vgextend); extents is the sum of their extents.
+	pvs     []*disk
 	extent  uint64
 	extents uint64 // total
 	tags    []string
@@ -132,7 +137,9 @@ type chunk struct {
 
 // AddVG creates volume group vg on one PV named pv (a device path such as
 // /dev/sdb) of pvSize bytes, with the default 4 MiB extents, as
-// `pvcreate pv && vgcreate vg pv` would.
+// `pvcreate pv && vgcreate vg pv` would. The PV is also a disk of the host
+// (see [Host.AddDisk]), so lsblk and wipefs see it; pv may already be a
+// blank disk of that size.
 func (h *Host) AddVG(vg, pv string, pvSize uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -142,12 +149,26 @@ func (h *Host) AddVG(vg, pv string, pvSize uint64) error {
 	if pvSize < peStart+DefaultExtentSize {
 		return fmt.Errorf("sim: PV %s of %d bytes is too small", pv, pvSize)
 	}
-	h.vgs[vg] = &volumeGroup{
-		name: vg, pv: pv, extent: DefaultExtentSize,
-		extents: (pvSize - peStart) / DefaultExtentSize,
-		lvs:     map[string]*logicalVolume{},
+	d := h.disks[pv]
+	switch {
+	case d == nil:
+		d = &disk{path: pv, size: pvSize}
+		h.disks[pv] = d
+	case d.size != pvSize || d.vg != nil || d.ptable || d.fs != "":
+		return fmt.Errorf("sim: disk %s exists and is not a blank disk of %d bytes", pv, pvSize)
 	}
+	d.pv = true
+	g := &volumeGroup{name: vg, extent: DefaultExtentSize, lvs: map[string]*logicalVolume{}}
+	g.addPV(d)
+	h.vgs[vg] = g
 	return nil
+}
+
+// addPV makes PV d part of g.
+func (g *volumeGroup) addPV(d *disk) {
+	d.vg = g
+	g.pvs = append(g.pvs, d)
+	g.extents += d.extents(g.extent)
 }
 
 // AddThinPool creates an active thin pool of size bytes (rounded up to
@@ -340,20 +361,51 @@ func (vg *volumeGroup) field(name string) (string, bool) {
 	return "", false
 }
 
-func (vg *volumeGroup) pvField(name string) (string, bool) {
+// pvField is a pvs field of PV d. A PV in no VG reports the whole device
+// as its size and free space and attr "---"; in a VG its size is its
+// extents (the device less the 1 MiB metadata area, rounded down).
+func (d *disk) pvField(name string) (string, bool) {
 	switch name {
 	case "pv_name":
-		return vg.pv, true
+		return d.path, true
 	case "vg_name":
-		return vg.name, true
+		if d.vg == nil {
+			return "", true
+		}
+		return d.vg.name, true
 	case "pv_attr":
+		if d.vg == nil {
+			return "---", true
+		}
 		return "a--", true
 	case "pv_size":
-		return fmt.Sprint(vg.extents * vg.extent), true
+		if d.vg == nil {
+			return fmt.Sprint(d.size), true
+		}
+		return fmt.Sprint(d.extents(d.vg.extent) * d.vg.extent), true
 	case "pv_free":
-		return fmt.Sprint(vg.free() * vg.extent), true
+		if d.vg == nil {
+			return fmt.Sprint(d.size), true
+		}
+		return fmt.Sprint(d.vg.pvFree(d) * d.vg.extent), true
 	}
 	return "", false
+}
+
+// pvFree is the free extents of PV d of g. The simulation does not track
+// where extents lie; it counts the VG's used extents as filling its PVs in
+// the order they joined, as lvm's normal allocation policy tends to.
+func (vg *volumeGroup) pvFree(d *disk) uint64 {
+	used := vg.used()
+	for _, p := range vg.pvs {
+		n := p.extents(vg.extent)
+		take := min(used, n)
+		used -= take
+		if p == d {
+			return n - take
+		}
+	}
+	return 0
 }
 
 // sortedVGs returns the VGs by name, lvm's default report order.

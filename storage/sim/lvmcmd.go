@@ -59,7 +59,7 @@ func (h *Host) report(o *output, prog string, args []string) {
 	case "vg":
 		probe = func(f string) bool { _, ok := (&volumeGroup{}).field(f); return ok }
 	default:
-		probe = func(f string) bool { _, ok := (&volumeGroup{}).pvField(f); return ok }
+		probe = func(f string) bool { _, ok := (&disk{}).pvField(f); return ok }
 	}
 	for _, f := range fields {
 		if !probe(f) {
@@ -82,13 +82,14 @@ func (h *Host) report(o *output, prog string, args []string) {
 			rows = append(rows, values(fields, g.field))
 		}
 	default:
-		for _, g := range h.sortedVGs() {
-			if len(p.pos) == 0 || slices.Contains(p.pos, g.pv) {
-				rows = append(rows, values(fields, g.pvField))
+		// lvm sorts pvs by pv_name by default.
+		for _, d := range h.sortedDisks() {
+			if d.pv && (len(p.pos) == 0 || slices.Contains(p.pos, d.path)) {
+				rows = append(rows, values(fields, d.pvField))
 			}
 		}
 		for _, name := range p.pos {
-			if !slices.ContainsFunc(h.sortedVGs(), func(g *volumeGroup) bool { return g.pv == name }) {
+			if d := h.disks[name]; d == nil || !d.pv {
 				o.fail(lvmFailed, "Failed to find physical volume %q.", name)
 			}
 		}
@@ -266,9 +267,19 @@ func (h *Host) lvcreate(o *output, args []string) {
 		optSpec{long: "activate", short: 'a', value: true},
 		optSpec{long: "permission", short: 'p', value: true},
 		optSpec{long: "type", value: true},
+		optSpec{long: "extents", short: 'l', value: true},
+		optSpec{long: "poolmetadatasize", value: true},
 	))
 	if err != nil {
 		o.usage(err)
+		return
+	}
+	if t, _ := p.last("type"); t == "thin-pool" {
+		h.lvcreateThinPool(o, p)
+		return
+	}
+	if p.has("extents") || p.has("poolmetadatasize") {
+		o.notModelled("lvcreate", "--extents or --poolmetadatasize without --type thin-pool")
 		return
 	}
 	if t, ok := p.last("type"); ok && t != "thin" {

@@ -91,6 +91,14 @@ func (r hostRunner) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 		r.h.lvextend(&o, c.Args)
 	case "lvchange":
 		r.h.lvchange(&o, c.Args)
+	case "pvcreate":
+		r.h.pvcreate(&o, c.Args)
+	case "vgcreate", "vgextend":
+		r.h.vgcreateExtend(&o, prog, c.Args)
+	case "lsblk":
+		r.h.lsblk(&o, c.Args)
+	case "wipefs":
+		r.h.wipefs(&o, c.Args)
 	case "drbdadm":
 		r.h.drbdadm(&o, c)
 	case "drbdsetup":
