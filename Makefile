@@ -54,6 +54,7 @@ bench-cluster:
 	$(GO) test -run '^$$' -bench 'WriteThroughput' -benchtime=5s -count=1 ./integration
 	$(GO) test -run '^$$' -bench 'Scale10k' -benchtime=1x -count=1 -timeout 30m ./integration
 	$(GO) test -run '^$$' -bench 'LabSpawn' -benchtime=100x -count=1 ./lab
+	$(GO) test -run '^$$' -bench 'LabUp' -benchtime=5x -count=1 ./lab
 
 docs:
 	$(GO) run ./cmd/pvehci docs --dir docs/cli

@@ -141,7 +141,7 @@ func (d nodeDaemon) AddSchedule(ctx context.Context, cmd *state.AddJobSchedule) 
 
 // testCluster is a simulated 3-node Proxmox cluster before bootstrap.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	world   *simhost.World
 	nodes   map[string]*simhost.Node
 	file    *cluster.Cluster
@@ -150,7 +150,7 @@ type testCluster struct {
 	clock   *clock.Fake
 }
 
-func newTestCluster(t *testing.T) *testCluster {
+func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
 	cl, err := cluster.Parse([]byte(testClusterFile))
 	if err != nil {

@@ -13,6 +13,12 @@ import (
 const (
 	modulesLoadPath = "/etc/modules-load.d/pvehci.conf"
 	modprobePath    = "/etc/modprobe.d/pvehci-drbd.conf"
+	// drbdIncludePath makes drbdadm see the satellite's resources:
+	// drbd-utils' /etc/drbd.conf includes drbd.d/*.res, and this file
+	// includes the directory the satellite writes (storage/satellite).
+	drbdIncludePath = "/etc/drbd.d/pvehci.res"
+	drbdIncludeData = "# Written by pvehci bootstrap: the satellite's resources.\ninclude \"/var/lib/pvehci/drbd.d/*.res\";\n"
+	drbdResDir      = "/var/lib/pvehci/drbd.d"
 )
 
 // modprobeConf turns off DRBD's user mode helper: pvehci reacts to DRBD's
@@ -70,12 +76,19 @@ func drbdStep(o Options) Step {
 			}{
 				{modprobePath, []byte(modprobeConf)},
 				{modulesLoadPath, []byte("# Written by pvehci bootstrap: DRBD 9 for replicated storage.\n" + strings.Join(mods, "\n") + "\n")},
+				{drbdIncludePath, []byte(drbdIncludeData)},
 			} {
 				a, err := fileAction(h.FS, f.path, f.data, 0o644)
 				if err != nil {
 					return nil, err
 				}
 				acts = append(acts, a...)
+			}
+			if ok, err := exists(h.FS, drbdResDir); err != nil {
+				return nil, err
+			} else if !ok {
+				acts = append(acts, action{Change: Change{Kind: ChangeFile, Target: drbdResDir, Summary: "create the satellite's resource directory"},
+					do: func(_ context.Context, h *Host) error { return h.FS.MkdirAll(drbdResDir, 0o700) }})
 			}
 			for _, m := range mods {
 				loaded, ver, err := moduleVersion(h, m)

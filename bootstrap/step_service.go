@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"time"
 
 	"github.com/pvehci/pvehci/bootstrap/units"
@@ -155,7 +156,7 @@ func serviceStep(o Options) Step {
 			if !cs.Member {
 				return fmt.Errorf("%s is running but not a member of a pvehci cluster", o.Node.Name)
 			}
-			return nil
+			return waitHealthy(ctx, h, o.APIURL)
 		},
 	}
 }
@@ -203,4 +204,36 @@ func planJoinTokens(ctx context.Context, h *Host, o Options, running bool) ([]ac
 			}})
 	}
 	return acts, nil
+}
+
+// apiWait bounds how long the service step waits for the REST API to
+// answer /health, which it does once the node has joined and a leader is
+// known: registration, the next step, needs it.
+const apiWait = 60 * time.Second
+
+func waitHealthy(ctx context.Context, h *Host, apiURL string) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := h.Clock.Now().Add(apiWait)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/health", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if h.Clock.Now().After(deadline) {
+			return fmt.Errorf("pvehci's API at %s does not answer /health within %s (%v); see journalctl -u %s", apiURL, apiWait, err, UnitName)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

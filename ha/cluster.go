@@ -280,7 +280,14 @@ func (c *Cluster) applyEncoded(ctx context.Context, entry []byte, forwarded bool
 		if errors.Is(err, errForwardNotLeader) && time.Now().Before(deadline) {
 			continue // it stepped down before appending; nothing was applied
 		}
-		return state.Result{}, fmt.Errorf("forwarding to leader %s: %w", leaderID, err)
+		ferr := fmt.Errorf("forwarding to leader %s: %w", leaderID, err)
+		// A leader that went away mid-request is, as often as not, the
+		// quorum going: say so, as for an unknown outcome above.
+		var ql *QuorumLostError
+		if qerr := c.quorumLost(ctx); errors.As(qerr, &ql) && len(ql.Answering) < ql.Voters/2+1 {
+			return state.Result{}, fmt.Errorf("%w; %w", ferr, qerr)
+		}
+		return state.Result{}, ferr
 	}
 }
 

@@ -56,3 +56,20 @@ func rssOf(l *Lab) []int64 {
 	}
 	return out
 }
+
+// BenchmarkLabUp starts a 3-node lab: every node bootstrapped through
+// `pvehci bootstrap`'s steps against its simulated host (daemon start,
+// cluster init or join, registration, storage entry), then /health on
+// every node and every pool reported. Run with `make bench-cluster`.
+func BenchmarkLabUp(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		l, err := Start(ctx, Config{Dir: b.TempDir(), AddrBase: randomBase(), Binary: binary, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l.Close()
+		b.StartTimer()
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,36 +13,15 @@ import (
 	"strings"
 	"time"
 
-	linstor "github.com/LINBIT/golinstor"
 	lc "github.com/LINBIT/golinstor/client"
 
 	"github.com/pvehci/pvehci/ha"
-	"github.com/pvehci/pvehci/internal/daemon"
 	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/localapi"
 )
 
 // ClusterName is the lab cluster's name.
 const ClusterName = "lab"
-
-// formCluster makes the nodes one cluster the way an admin does:
-// `cluster init` on n1, then a token and `cluster join` for each other.
-func (l *Lab) formCluster(ctx context.Context) error {
-	first := localapi.NewClient(l.Nodes[0].Socket)
-	if err := first.Do(ctx, "POST", "/v1/cluster/init", daemon.InitRequest{Name: ClusterName}, nil); err != nil {
-		return fmt.Errorf("cluster init on %s: %w", l.Nodes[0].Name, err)
-	}
-	for _, n := range l.Nodes[1:] {
-		var tok daemon.TokenResponse
-		if err := first.Do(ctx, "POST", "/v1/cluster/token", daemon.TokenRequest{Node: n.Name, TTL: 10 * time.Minute}, &tok); err != nil {
-			return fmt.Errorf("join token for %s: %w", n.Name, err)
-		}
-		if err := localapi.NewClient(n.Socket).Do(ctx, "POST", "/v1/cluster/join", daemon.JoinRequest(tok), nil); err != nil {
-			return fmt.Errorf("cluster join on %s: %w", n.Name, err)
-		}
-	}
-	return nil
-}
 
 // WaitReady waits until every running node answers GET /health (which
 // needs a leader it can reach).
@@ -91,35 +69,14 @@ func (l *Lab) Client() (*lc.Client, error) {
 	return lc.NewClient(lc.BaseURL(urls...), lc.HTTPClient(&http.Client{Timeout: 3 * time.Minute}), lc.Log(nil), lc.UserAgent("pvehci-lab"))
 }
 
-// register creates what an admin creates with the linstor client after
-// installing LINSTOR: the nodes, a thin pool on each, and the resource
-// group that storage.cfg names.
-func (l *Lab) register(ctx context.Context) error {
+// waitPools waits until every node's satellite reported its pool:
+// autoplace needs every pool's capacity, which the satellites report within
+// a pass.
+func (l *Lab) waitPools(ctx context.Context) error {
 	c, err := l.Client()
 	if err != nil {
 		return err
 	}
-	for _, n := range l.Nodes {
-		node := lc.Node{Name: n.Name, Type: linstor.ValNodeTypeCmbd, NetInterfaces: []lc.NetInterface{{
-			Name: "default", Address: net.IP(n.Addr.AsSlice()), SatellitePort: 3366, SatelliteEncryptionType: "plain"}}}
-		if err := c.Nodes.Create(ctx, node); err != nil {
-			return fmt.Errorf("creating node %s: %w", n.Name, err)
-		}
-		pool := lc.StoragePool{StoragePoolName: StoragePool, ProviderKind: lc.LVM_THIN,
-			Props: map[string]string{"StorDriver/LvmVg": "pve", "StorDriver/ThinPool": "data"}}
-		if err := c.Nodes.CreateStoragePool(ctx, n.Name, pool); err != nil {
-			return fmt.Errorf("creating storage pool %s on %s: %w", StoragePool, n.Name, err)
-		}
-	}
-	place := min(2, len(l.Nodes))
-	if err := c.ResourceGroups.Create(ctx, lc.ResourceGroup{Name: ResourceGroup, SelectFilter: lc.AutoSelectFilter{PlaceCount: int32(place), StoragePool: StoragePool}}); err != nil {
-		return fmt.Errorf("creating resource group %s: %w", ResourceGroup, err)
-	}
-	if err := c.ResourceGroups.CreateVolumeGroup(ctx, ResourceGroup, lc.VolumeGroup{}); err != nil {
-		return fmt.Errorf("creating the volume group of %s: %w", ResourceGroup, err)
-	}
-	// Autoplace needs every pool's capacity, which the satellites report
-	// within a pass.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pools, err := c.Nodes.GetStoragePoolView(ctx)

@@ -102,6 +102,13 @@ func (l *Lab) Serve(ctx context.Context) error {
 		}
 		return nil, l.Corrupt(req.Node, req.Resource)
 	})
+	handle("POST /bootstrap", func(r *http.Request) (any, error) {
+		var req BootstrapRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return l.Bootstrap(r.Context(), req.Node, req.Plan)
+	})
 	handle("POST /heal", func(r *http.Request) (any, error) { l.Heal(); return nil, nil })
 	handle("GET /vms", func(r *http.Request) (any, error) { return l.VMs(), nil })
 	handle("POST /vm/create", func(r *http.Request) (any, error) {

@@ -17,8 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pvehci/pvehci/bootstrap/cluster"
+	"github.com/pvehci/pvehci/bootstrap/simhost"
 	"github.com/pvehci/pvehci/internal/daemon"
-	"github.com/pvehci/pvehci/internal/hostfs"
 	"github.com/pvehci/pvehci/internal/kernelrpc"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
@@ -117,6 +118,7 @@ type Node struct {
 	Dir, Root string
 	Socket    string
 	host      *sim.Host
+	simHost   *simhost.Node
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -168,6 +170,8 @@ type Lab struct {
 	stopResync context.CancelFunc
 	resyncDone chan struct{}
 	vms        *vms
+	cluster    *cluster.Cluster
+	world      *simhost.World
 }
 
 // Start creates the lab in cfg.Dir: the simulated kernel, one daemon per
@@ -205,19 +209,24 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	l.startResync()
-	for _, n := range l.Nodes {
-		if err := l.startDaemon(n); err != nil {
-			return nil, err
-		}
+	if err := l.setupHosts(); err != nil {
+		return nil, err
 	}
-	if err := l.formCluster(ctx); err != nil {
-		return nil, fmt.Errorf("forming the cluster: %w", err)
+	if err := os.WriteFile(l.ClusterFilePath(), l.ClusterFile(), 0o644); err != nil {
+		return nil, err
+	}
+	// Each node comes up through pvehci bootstrap's own steps against
+	// its simulated host: packages, network, corosync, thin pool, DRBD,
+	// the service (which starts the daemon), cluster init or join,
+	// registration and the Proxmox storage entry.
+	if err := l.bootstrapAll(ctx); err != nil {
+		return nil, err
 	}
 	if err := l.WaitReady(ctx, 60*time.Second); err != nil {
 		return nil, err
 	}
-	if err := l.register(ctx); err != nil {
-		return nil, fmt.Errorf("registering nodes, pools and the resource group: %w", err)
+	if err := l.waitPools(ctx); err != nil {
+		return nil, err
 	}
 	if err := l.writeEnv(); err != nil {
 		return nil, err
@@ -260,29 +269,19 @@ func (l *Lab) newNode(name string, addr netip.Addr) (*Node, error) {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	// What drbd-utils installs, and the include through which DRBD finds
-	// the satellite's .res files (the bootstrap's DRBD step writes the
-	// same on a real node).
-	fsys := hostfs.Root(n.Root)
-	for path, content := range map[string]string{
-		"/etc/drbd.conf":                 "# You can find an example in  /usr/share/doc/drbd.../drbd.conf.example\n\ninclude \"drbd.d/global_common.conf\";\ninclude \"drbd.d/*.res\";\n",
-		"/etc/drbd.d/global_common.conf": "global {\n\tusage-count no;\n}\n\ncommon {\n}\n",
-		"/etc/drbd.d/pvehci.res":         "# Written by pvehci: the satellite's resources.\ninclude \"/var/lib/pvehci/drbd.d/*.res\";\n",
-		"/var/lib/pvehci/drbd.d/.keep":   "",
-		"/etc/hostname":                  name + "\n",
-	} {
-		if err := os.MkdirAll(filepath.Join(n.Root, filepath.Dir(path)), 0o755); err != nil {
-			return nil, err
-		}
-		if _, err := fsys.WriteFile(path, []byte(content), 0o644, hostfs.WriteOptions{}); err != nil {
-			return nil, fmt.Errorf("writing %s of %s: %w", path, name, err)
-		}
-	}
-	h := sim.NewHost(name)
-	if err := h.AddVG("pve", "/dev/sda3", l.cfg.PoolSize+(8<<30)); err != nil {
+	// drbd-utils' files, the include of the satellite's resources and
+	// the thin pool come from bootstrap; the node starts with its host
+	// name and a blank disk.
+	if err := os.MkdirAll(filepath.Join(n.Root, "etc"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := h.AddThinPool("pve", "data", l.cfg.PoolSize); err != nil {
+	if err := os.WriteFile(filepath.Join(n.Root, "etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	h := sim.NewHost(name)
+	// The thin pool takes poolPercent of the disk, less its metadata
+	// (1 %) and the spare metadata LV.
+	if err := h.AddDisk(diskPath, (l.cfg.PoolSize*100/(poolPercent-2))&^(1<<20-1)); err != nil {
 		return nil, err
 	}
 	h.SetConfigRoot(n.Root)
@@ -501,7 +500,7 @@ func (l *Lab) Corrupt(node, rd string) error {
 	if err != nil {
 		return err
 	}
-	path := lvm.DevicePath("pve", lvm.VolumeLVName(rd, 0))
+	path := lvm.DevicePath(VolumeGroup, lvm.VolumeLVName(rd, 0))
 	dev, err := n.host.Device(path)
 	if err != nil {
 		return fmt.Errorf("%s has no backing volume for %s (%s): %w; corrupt a node with a diskful replica", node, rd, path, err)

@@ -90,6 +90,18 @@ func TestLabVMLifecycle(t *testing.T) {
 	if want := fmt.Sprintf("LS_CONTROLLERS=http://%s:3370,http://%s:3370,http://%s:3370\n", n1, n2, n3); !strings.Contains(string(env), want) {
 		t.Errorf("env file:\n%s", env)
 	}
+	// Every node came up through bootstrap: a second run plans nothing
+	// and verifies every step; the last node added the storage entry.
+	for _, n := range []string{"n1", "n3"} {
+		res, err := l.Bootstrap(ctx, n, n == "n3")
+		if err != nil || !res.Empty {
+			t.Errorf("bootstrap again on %s: %v\n%s", n, err, res.Plan)
+		}
+	}
+	cfg, err := os.ReadFile(filepath.Join(l.Dir(), "pve/pmxcfs/storage.cfg"))
+	if err != nil || !strings.Contains(string(cfg), "drbd: drbdstorage\n\tcontent images,rootdir\n\tcontroller "+n1.String()+","+n2.String()+","+n3.String()+"\n\tresourcegroup drbdgrp\n") {
+		t.Errorf("storage.cfg (%v):\n%s", err, cfg)
+	}
 	vm, err := l.CreateVM(ctx, 100, "n1", 1<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +151,7 @@ func TestLabVMLifecycle(t *testing.T) {
 		t.Errorf("resources after delete: %v %v", rsc, err)
 	}
 	for _, n := range l.Nodes {
-		if entries, _ := os.ReadDir(filepath.Join(n.Root, "var/lib/pvehci/drbd.d")); len(entries) != 1 {
+		if entries, _ := os.ReadDir(filepath.Join(n.Root, "var/lib/pvehci/drbd.d")); len(entries) != 0 {
 			t.Errorf("%s still has .res files: %v", n.Name, entries)
 		}
 	}

@@ -32,6 +32,14 @@ for url in ${LS_CONTROLLERS//,/ }; do
 	[ "$code" = 200 ] || fail "$url/health answered $code"
 done
 
+step "Every node came up through pvehci bootstrap's steps from the cluster file; a second run plans nothing"
+grep -c '^  - name: n' "$PVEHCI_LAB_DIR/cluster.yaml" | grep -qx 3 || fail "the lab's cluster file lacks its nodes"
+out=$("$PVEHCI" lab exec n2 -- bootstrap --plan)
+echo "$out"
+[ "$out" = "nothing to do: this node is converged" ] || fail "bootstrap on n2 is not converged"
+grep -q '^drbd: drbdstorage' "$PVEHCI_LAB_DIR/pve/pmxcfs/storage.cfg" || fail "no drbd entry in the lab's storage.cfg"
+echo "storage.cfg (pmxcfs of the lab): $(grep -A3 '^drbd:' "$PVEHCI_LAB_DIR/pve/pmxcfs/storage.cfg" | tr '\n\t' '  ')"
+
 step "Create VM 100 on n1: its disk is made through the Proxmox plugin's REST calls"
 "$PVEHCI" lab vm create 100 --node n1 --size 1GiB
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS"

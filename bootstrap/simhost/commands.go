@@ -171,6 +171,9 @@ func (n *Node) aptGet(o *out, args []string) {
 		pkgs = append(pkgs, a)
 	}
 	n.Install(pkgs...)
+	if slices.Contains(pkgs, "drbd-utils") {
+		n.installDRBDUtils()
+	}
 	for _, p := range pkgs {
 		fmt.Fprintf(&o.stdout, "Setting up %s ...\n", p)
 	}
@@ -672,5 +675,21 @@ func (n *Node) pvesm(o *out, args []string) {
 		fmt.Fprintf(&o.stdout, "Name             Type     Status           Total            Used       Available        %%\n%-16s drbd     %-8s    1073741824               0      1073741824    0.00%%\n", id, state)
 	default:
 		o.fail(255, "the simulation knows pvesm add, set and status")
+	}
+}
+
+// installDRBDUtils writes the configuration drbd-utils ships, unless the
+// files are there already (dpkg keeps changed conffiles).
+func (n *Node) installDRBDUtils() {
+	fsys := n.FS()
+	fsys.MkdirAll("/etc/drbd.d", 0o755)
+	for path, content := range map[string]string{
+		"/etc/drbd.conf":                 "# You can find an example in  /usr/share/doc/drbd.../drbd.conf.example\n\ninclude \"drbd.d/global_common.conf\";\ninclude \"drbd.d/*.res\";\n",
+		"/etc/drbd.d/global_common.conf": "global {\n\tusage-count no;\n}\n\ncommon {\n}\n",
+	} {
+		if _, err := fsys.Stat(path); err == nil {
+			continue
+		}
+		fsys.WriteFile(path, []byte(content), 0o644, hostfs.WriteOptions{})
 	}
 }

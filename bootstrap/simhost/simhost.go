@@ -42,6 +42,9 @@ func NewWorld(dir string) *World {
 	return &World{dir: dir, nodes: map[string]*Node{}}
 }
 
+// Dir holds the nodes' files and the shared pmxcfs (Dir/pmxcfs).
+func (w *World) Dir() string { return w.dir }
+
 // Node is one simulated Proxmox VE node.
 type Node struct {
 	world *World
@@ -74,11 +77,16 @@ type Node struct {
 // AddNode creates a fresh Proxmox VE 8 node: its own /etc/pve, no
 // packages of ours, NTP synchronised, the given NICs (down, no addresses).
 func (w *World) AddNode(name string, nics ...string) (*Node, error) {
+	return w.AddNodeOn(name, filepath.Join(w.dir, name), sim.NewHost(name), nics...)
+}
+
+// AddNodeOn is AddNode with the node's files under root and its disks and
+// DRBD in kernel, as the lab keeps them.
+func (w *World) AddNodeOn(name, root string, kernel *sim.Host, nics ...string) (*Node, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	root := filepath.Join(w.dir, name)
 	n := &Node{
-		world: w, Name: name, Root: root, LVM: sim.NewHost(name),
+		world: w, Name: name, Root: root, LVM: kernel,
 		PVEVersion: "8.2.4", Kernel: "6.8.8-2-pve", NTP: true,
 		packages: map[string]bool{"pve-manager": true, "ifupdown2": true, "lvm2": true, "proxmox-default-headers": true},
 		links:    map[string]*bootstrap.Link{"lo": {Name: "lo", Kind: "device", Up: true, LinkLayer: "loopback", Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}},

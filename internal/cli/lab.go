@@ -324,6 +324,9 @@ func labExec(ctx context.Context, e env, c *ucli.Command) error {
 	if err != nil {
 		return err
 	}
+	if rest[0] == "bootstrap" {
+		return labBootstrap(ctx, e, ctl, name, rest[1:])
+	}
 	var st lab.Status
 	if err := ctl.Do(ctx, "GET", "/status", nil, &st); err != nil {
 		return err
@@ -359,4 +362,27 @@ func labExec(ctx context.Context, e env, c *ucli.Command) error {
 		return err
 	}
 	return nil
+}
+
+// labBootstrap runs bootstrap on a lab node. The supervisor runs it, since
+// it holds the node's simulated host (its kernel, network and systemd);
+// the steps are the ones `pvehci bootstrap` runs on a real node.
+func labBootstrap(ctx context.Context, e env, ctl *lab.Control, node string, args []string) error {
+	plan := false
+	for _, a := range args {
+		switch a {
+		case "--plan":
+			plan = true
+		case "--yes":
+		default:
+			return usageError{fmt.Errorf("lab exec %s -- bootstrap takes --plan or --yes, not %q: the lab's cluster file (DIR/cluster.yaml) and node are fixed", node, a)}
+		}
+	}
+	var res lab.BootstrapResult
+	err := ctl.Do(ctx, "POST", "/bootstrap", lab.BootstrapRequest{Node: node, Plan: plan}, &res)
+	fmt.Fprint(e.stdout, res.Plan)
+	for _, s := range res.Record.Steps {
+		fmt.Fprintf(e.stdout, "%s: %s\n", s.Step, s.Result)
+	}
+	return err
 }
