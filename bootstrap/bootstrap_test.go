@@ -394,6 +394,17 @@ func TestLink1AddedToAnExistingCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An HA guest: the edit is wrapped in disarm-ha and arm-ha.
+	ha := filepath.Join(tc.world.Dir(), "pmxcfs/ha")
+	if err := os.MkdirAll(ha, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ha, "resources.cfg"), []byte("vm: 100\n\tstate started\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pve1", "pve2"} {
+		tc.nodes[name].Versions["pve-ha-manager"] = "5.1.3"
+	}
 	// pve1 first: pve2's IPoIB address does not answer yet.
 	e := tc.engine("pve1")
 	plan, err := e.Plan(ctx)
@@ -410,6 +421,9 @@ func TestLink1AddedToAnExistingCluster(t *testing.T) {
 	}
 	if tc.read("pve1", corosync.ConfPath) != before {
 		t.Fatal("corosync.conf changed although the edit was refused")
+	}
+	if got := haCommands(tc.nodes["pve1"].Transcript()); got != "disarm-ha,arm-ha" {
+		t.Errorf("HA commands on pve1 = %s, want disarm-ha then arm-ha although the edit failed", got)
 	}
 	// pve2 goes further: its network is up, pve1's IPoIB answers, so it
 	// adds link 1 for both; it stops at the pvehci join, since pve1 has
@@ -432,6 +446,9 @@ func TestLink1AddedToAnExistingCluster(t *testing.T) {
 	}
 	if conf.Totem.ConfigVersion != 3 {
 		t.Errorf("config_version %d, want 3", conf.Totem.ConfigVersion)
+	}
+	if got := haCommands(tc.nodes["pve2"].Transcript()); got != "disarm-ha,arm-ha" {
+		t.Errorf("HA commands on pve2 = %s, want disarm-ha then arm-ha", got)
 	}
 	tc.bootstrapNode("pve1")
 	tc.bootstrapNode("pve2")
@@ -460,3 +477,14 @@ func setupManagement(t *testing.T, tc *testCluster, name string) {
 }
 
 func runCmd(argv ...string) run.Cmd { return run.Command(argv[0], argv[1:]...) }
+
+// haCommands lists the ha-manager crm-commands a node ran.
+func haCommands(transcript []string) string {
+	var out []string
+	for _, l := range transcript {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "ha-manager" {
+			out = append(out, f[2])
+		}
+	}
+	return strings.Join(out, ",")
+}

@@ -91,9 +91,27 @@ func corosyncStep(o Options) Step {
 			if !p.Changed {
 				return nil, nil
 			}
-			return []action{{
-				Change: Change{Kind: ChangeFile, Target: corosync.ConfPath, Summary: fmt.Sprintf("%s (config_version %d -> %d; .new, check, rename under the corosync lock)", p.Summary, p.OldVersion, p.NewVersion), Diff: p.Diff()},
-				do: func(ctx context.Context, h *Host) error {
+			ha, err := planHADisarm(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			var acts []action
+			if ha.disarm {
+				acts = append(acts, commandAction("release HA's watchdogs while corosync changes, so that no node fences itself over a blip (HA resources exist)", haDisarm))
+			}
+			acts = append(acts, action{
+				Change: Change{Kind: ChangeFile, Target: corosync.ConfPath, Summary: fmt.Sprintf("%s (config_version %d -> %d; .new, check, rename under the corosync lock)%s", p.Summary, p.OldVersion, p.NewVersion, ha.note), Diff: p.Diff()},
+				do: func(ctx context.Context, h *Host) (err error) {
+					if ha.disarm {
+						// Armed again whatever happens; the plan's next
+						// action does it when the edit goes through.
+						defer func() {
+							if err != nil {
+								_, aerr := h.Run.Run(ctx, haArm)
+								err = errors.Join(err, aerr)
+							}
+						}()
+					}
 					// corosync only accepts the new link on every node
 					// at once, so each node's IPoIB address must answer
 					// before the edit goes live.
@@ -105,7 +123,11 @@ func corosyncStep(o Options) Step {
 					ed := &corosync.Editor{FS: h.FS, Lock: h.CorosyncLock, Checker: h.CorosyncChecker}
 					return ed.Apply(ctx, p)
 				},
-			}}, nil
+			})
+			if ha.disarm {
+				acts = append(acts, commandAction("arm HA again", haArm))
+			}
+			return acts, nil
 		},
 		verify: func(ctx context.Context, h *Host) error {
 			if _, err := h.Run.Run(ctx, run.Command("pvecm", "status")); err != nil {
@@ -155,4 +177,72 @@ func parseCmapU64(out []byte) (uint64, error) {
 func withTimeout(c run.Cmd, d time.Duration) run.Cmd {
 	c.Timeout = d
 	return c
+}
+
+// HA disarm (pve-ha-manager 5.1.3 and later, ha-manager.adoc "disarm"):
+// a corosync change can blip quorum, and a node whose HA guests lose quorum
+// for about 60 s fences itself.
+var (
+	haDisarm = run.Command("ha-manager", "crm-command", "disarm-ha", "freeze")
+	haArm    = run.Command("ha-manager", "crm-command", "arm-ha")
+)
+
+const haResourcesPath = "/etc/pve/ha/resources.cfg"
+
+type haPlan struct {
+	disarm bool
+	note   string // for the plan when HA cannot be disarmed
+}
+
+// planHADisarm decides whether the corosync edit is wrapped in an HA
+// disarm: when HA resources exist and ha-manager can.
+func planHADisarm(ctx context.Context, h *Host) (haPlan, error) {
+	data, err := h.FS.ReadFile(haResourcesPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return haPlan{}, nil
+	}
+	if err != nil {
+		return haPlan{}, fmt.Errorf("reading %s: %w", haResourcesPath, err)
+	}
+	resources := 0
+	for _, s := range parseStorageCfg(data) { // the same section format
+		if s.ID != "" {
+			resources++
+		}
+	}
+	if resources == 0 {
+		return haPlan{}, nil
+	}
+	out, err := output(ctx, h, "dpkg-query", "--show", "--showformat=${Version}", "pve-ha-manager")
+	if err != nil {
+		return haPlan{}, fmt.Errorf("asking dpkg for pve-ha-manager's version: %w", err)
+	}
+	v := strings.TrimSpace(string(out))
+	if versionAtLeast(v, 5, 1, 3) {
+		return haPlan{disarm: true}, nil
+	}
+	return haPlan{note: fmt.Sprintf("; %d HA resource(s), and pve-ha-manager %s cannot disarm HA (5.1.3 can): the edit keeps quorum, but a link lost meanwhile makes nodes with HA guests fence", resources, v)}, nil
+}
+
+// versionAtLeast compares the numeric start of a Debian version
+// ("5.1.3", "4.0.6+b1", "5.2.0~rc1") with want.
+func versionAtLeast(v string, want ...int) bool {
+	v, _, _ = strings.Cut(v, "-")
+	v, _, _ = strings.Cut(v, "+")
+	v, pre, _ := strings.Cut(v, "~")
+	if v == "" {
+		return false
+	}
+	parts := strings.Split(v, ".")
+	for i, w := range want {
+		n := 0
+		if i < len(parts) {
+			n, _ = strconv.Atoi(parts[i])
+		}
+		if n != w {
+			return n > w
+		}
+	}
+	// "~" sorts before the release: 5.1.3~rc1 is older than 5.1.3.
+	return pre == "" || len(parts) > len(want)
 }

@@ -95,6 +95,8 @@ func (r runner) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 		n.cmapctl(&o, c.Args)
 	case "pvesm":
 		n.pvesm(&o, c.Args)
+	case "ha-manager":
+		n.haManager(&o, c.Args)
 	default:
 		return run.Result{ExitCode: -1}, &run.Error{Argv: c.Argv(), ExitCode: -1, Err: &exec.Error{Name: c.Name, Err: exec.ErrNotFound}}
 	}
@@ -115,6 +117,18 @@ func (n *Node) debianPackages() []string {
 }
 
 func (n *Node) dpkgQuery(o *out, args []string) {
+	if slices.Contains(args, "--showformat=${Version}") {
+		pkg := args[len(args)-1]
+		n.mu.Lock()
+		v, ok := n.Versions[pkg]
+		n.mu.Unlock()
+		if !ok {
+			o.fail(1, "dpkg-query: no packages found matching %s", pkg)
+			return
+		}
+		o.stdout.WriteString(v)
+		return
+	}
 	var pkgs []string
 	for _, a := range args {
 		if !strings.HasPrefix(a, "-") {
@@ -691,5 +705,20 @@ func (n *Node) installDRBDUtils() {
 			continue
 		}
 		fsys.WriteFile(path, []byte(content), 0o644, hostfs.WriteOptions{})
+	}
+}
+
+// haManager answers crm-command disarm-ha and arm-ha as pve-ha-manager
+// 5.1.3 and later do; older versions do not know them.
+func (n *Node) haManager(o *out, args []string) {
+	n.mu.Lock()
+	v := n.Versions["pve-ha-manager"]
+	n.mu.Unlock()
+	if len(args) < 2 || args[0] != "crm-command" || (args[1] != "disarm-ha" && args[1] != "arm-ha") {
+		o.fail(255, "the simulation knows ha-manager crm-command disarm-ha|arm-ha only")
+		return
+	}
+	if v < "5.1.3" {
+		o.fail(255, "unknown command 'ha-manager crm-command %s'", args[1])
 	}
 }

@@ -57,6 +57,8 @@ type Node struct {
 	// PVEVersion and Kernel are what pveversion says.
 	PVEVersion, Kernel string
 	packages           map[string]bool // installed
+	// Versions are what dpkg-query --showformat=${Version} says.
+	Versions map[string]string
 	// NTP is what timedatectl says about clock synchronisation.
 	NTP bool
 	// Listening are local addresses of listening TCP sockets (ss).
@@ -91,6 +93,7 @@ func (w *World) AddNodeOn(name, root string, kernel *sim.Host, nics ...string) (
 		packages: map[string]bool{"pve-manager": true, "ifupdown2": true, "lvm2": true, "proxmox-default-headers": true},
 		links:    map[string]*bootstrap.Link{"lo": {Name: "lo", Kind: "device", Up: true, LinkLayer: "loopback", Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}},
 		units:    map[string]*bootstrap.UnitState{},
+		Versions: map[string]string{"pve-manager": "8.2.4", "pve-ha-manager": "4.0.5"},
 		Fail:     map[string]string{},
 		ownPVE:   filepath.Join(root, "pmxcfs-local"),
 	}
