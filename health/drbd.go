@@ -24,6 +24,22 @@ func volObj(v int) Object        { return Object{"volume", strconv.Itoa(v)} }
 // drbdCheck runs judge over every resource, or reports the source error.
 func drbdCheck(judge func(r drbd.ObservedResource) []Finding, okMsg string) func(context.Context, *Inputs) []Finding {
 	return func(ctx context.Context, in *Inputs) []Finding {
+		if v, ok := in.haveView(ctx); ok {
+			// Every node, from the satellites' reports to the leader.
+			nodes, all := viewResources(v)
+			var out []Finding
+			count := 0
+			for i, res := range all {
+				count += len(res)
+				for _, r := range res {
+					out = append(out, withNode(nodes[i], judge(r))...)
+				}
+			}
+			if len(out) == 0 {
+				return []Finding{{Severity: OK, Message: fmt.Sprintf(okMsg, count) + fmt.Sprintf(" on %d node(s)", len(nodes))}}
+			}
+			return out
+		}
 		res, err := in.DRBDResources(ctx)
 		if err != nil {
 			return unknown("drbdsetup events2", drbdEventsUnreadable)

@@ -49,6 +49,9 @@ func lvmChecks() []Check {
 
 func poolCheck(what string, pct func(lvm.LV) lvm.Percent, hint func(lvm.LV) string) func(context.Context, *Inputs) []Finding {
 	return func(ctx context.Context, in *Inputs) []Finding {
+		if v, ok := in.haveView(ctx); ok {
+			return viewPools(v, what)
+		}
 		lvs, err := in.LVs(ctx)
 		if err != nil {
 			return unknown("lvs", "run `lvs` by hand to see what LVM says")
@@ -82,4 +85,38 @@ func poolCheck(what string, pct func(lvm.LV) lvm.Percent, hint func(lvm.LV) stri
 		}
 		return out
 	}
+}
+
+// viewPools judges every node's storage pools from the satellites'
+// reports.
+func viewPools(v ClusterView, what string) []Finding {
+	var out []Finding
+	pools := 0
+	for _, n := range v.Nodes {
+		if !n.Online {
+			continue
+		}
+		for _, p := range n.Pools {
+			pools++
+			pct := p.DataPercent
+			hint := fmt.Sprintf("on %s: grow the pool behind %s (lvextend -L +SIZE VG/POOL), or delete snapshots and VM disks nobody needs", n.Name, p.Name)
+			if what == "metadata" {
+				pct = p.MetadataPercent
+				hint = fmt.Sprintf("on %s: grow the metadata of the pool behind %s: lvextend --poolmetadatasize +1G VG/POOL", n.Name, p.Name)
+			}
+			obj := []Object{nodeObj(n.Name), {"pool", p.Name}}
+			switch {
+			case pct >= PoolCriticalPercent:
+				out = append(out, Finding{Severity: Critical, Objects: obj,
+					Message: fmt.Sprintf("storage pool %s on %s: %s %.1f %% full; at 100 %% writes to its volumes fail", p.Name, n.Name, what, pct), Hint: hint})
+			case pct >= PoolWarnPercent:
+				out = append(out, Finding{Severity: Warning, Objects: obj,
+					Message: fmt.Sprintf("storage pool %s on %s: %s %.1f %% full", p.Name, n.Name, what, pct), Hint: hint})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []Finding{{Severity: OK, Message: fmt.Sprintf("%d storage pool(s) below %d %% %s usage", pools, PoolWarnPercent, what)}}
+	}
+	return out
 }

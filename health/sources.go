@@ -24,6 +24,9 @@ type Sources struct {
 	Controller Controller
 	DRBD       DRBD
 	LVM        LVM
+	// Cluster, when set, gives the leader's view of every node; the DRBD
+	// and pool checks then judge every node, not only this one.
+	Cluster Cluster
 	// Now is the clock for certificate expiry; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +69,7 @@ type Inputs struct {
 	status   memo[ha.ClusterStatus]
 	drbd     memo[[]drbd.ObservedResource]
 	lvs      memo[[]lvm.LV]
+	view     memo[ClusterView]
 	failures map[string]error
 }
 
@@ -146,6 +150,25 @@ func (in *Inputs) LVs(ctx context.Context) ([]lvm.LV, error) {
 		}
 		return in.src.LVM.LVs(ctx)
 	})
+}
+
+// ClusterView returns the leader's view of the cluster.
+func (in *Inputs) ClusterView(ctx context.Context) (ClusterView, error) {
+	return get(in, &in.view, "cluster view", func() (ClusterView, error) {
+		if in.src.Cluster == nil {
+			return ClusterView{}, errNoSource
+		}
+		return in.src.Cluster.View(ctx)
+	})
+}
+
+// haveView reports whether the cluster view is configured and readable.
+func (in *Inputs) haveView(ctx context.Context) (ClusterView, bool) {
+	if in.src.Cluster == nil {
+		return ClusterView{}, false
+	}
+	v, err := in.ClusterView(ctx)
+	return v, err == nil
 }
 
 func (in *Inputs) unavailable() []SourceError {

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"log/slog"
+
+	"github.com/pvehci/pvehci/health"
+	"github.com/pvehci/pvehci/internal/localapi"
 )
 
 var binary string
@@ -112,6 +115,20 @@ func TestLabVMLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(l.Nodes[0].Root, "var/lib/pvehci/drbd.d", rd+".res")); err != nil {
 		t.Errorf("no .res on n1: %v", err)
 	}
+	// pvehci health on n2 judges every node from the leader's view.
+	rep, err := health.Default().Run(ctx, health.Sources{Cluster: labView{localapi.NewClient(l.Nodes[1].Socket)}},
+		health.ClusterViewCode, health.SatelliteOffline, health.ReplicasBelowPlace, health.DRBDSplitBrain, health.PoolDataFull, health.DisklessPrimary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range rep.Items {
+		if it.Severity != health.OK {
+			t.Errorf("health on a healthy lab: %s %s %s", it.Severity, it.Code, it.Message)
+		}
+		if it.Code == health.SatelliteOffline && it.Message != "3 satellite(s) reporting" {
+			t.Errorf("SATELLITE_OFFLINE: %s", it.Message)
+		}
+	}
 	moved, err := l.MigrateVM(ctx, 100, "n3")
 	if err != nil {
 		t.Fatal(err)
@@ -183,4 +200,12 @@ func (l *Lab) diskfulReplicas(ctx context.Context, t *testing.T, rd string) (nod
 		}
 	}
 	return nodes, n3UpToDate
+}
+
+type labView struct{ c *localapi.Client }
+
+func (v labView) View(ctx context.Context) (health.ClusterView, error) {
+	var out health.ClusterView
+	err := v.c.Do(ctx, "GET", "/v1/cluster-view", nil, &out)
+	return out, err
 }

@@ -49,6 +49,11 @@ rd=$("$PVEHCI" lab status --json | sed -n 's/.*"\(pm-[0-9a-f]*\)".*/\1/p' | head
 echo "n1 holds /var/lib/pvehci/drbd.d/$rd.res (under $PVEHCI_LAB_DIR/nodes/n1/root)"
 curl -s "$(echo "$LS_CONTROLLERS" | cut -d, -f2)/v1/view/resources" | grep -q '"UpToDate"' || fail "no UpToDate replica in /v1/view/resources"
 
+step "pvehci health on n2 judges every node from the leader's view"
+"$PVEHCI" lab exec n2 -- health --check CLUSTER_VIEW --check SATELLITE_OFFLINE --check REPLICAS_BELOW_PLACE_COUNT \
+	--check DRBD_SPLIT_BRAIN --check POOL_DATA_FULL --check JOB_FAILED | tee "$PVEHCI_LAB_DIR/health.txt" || fail "pvehci health is not OK on a healthy lab"
+grep -q 'every node judged from leader' "$PVEHCI_LAB_DIR/health.txt" || fail "health did not use the leader's view"
+
 step "Snapshot the VM's disk as the Proxmox plugin does: I/O suspended on every node, thin snapshots taken, I/O resumed"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":"snap1"}' "$(echo "$LS_CONTROLLERS" | cut -d, -f1)/v1/resource-definitions/$rd/snapshots")
 [ "$code" = 201 ] || fail "snapshot create answered $code, want 201"

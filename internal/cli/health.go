@@ -23,13 +23,16 @@ const healthStatusTimeout = 5 * time.Second
 func healthCommand(e env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "health",
-		Usage: "show what is wrong on this node, worst first, with the command that fixes each problem",
+		Usage: "show what is wrong in the cluster, worst first, with the command that fixes each problem",
 		Description: "Checks corosync (quorum, knet links), the controller cluster (membership, leader,\n" +
 			"certificates) through the local daemon, DRBD (split brain, disks, connections,\n" +
 			"out-of-sync blocks) and the LVM thin pools. A problem that only follows from\n" +
 			"another one is shown as skipped, so the first lines are the ones to fix.\n" +
-			"If the local daemon does not answer, the controller checks are unknown and the\n" +
-			"local ones still run.\n\n" +
+			"With the leader's view (asked through the local daemon) the DRBD and pool checks judge\n" +
+			"every node from its satellite's reports, and the cluster checks look at satellites that\n" +
+			"stopped reporting, replica counts below the place count, failed or paused schedules,\n" +
+			"failed relocations and VMs running on diskless replicas. If the local daemon or the\n" +
+			"leader does not answer, CLUSTER_VIEW says so and only this node is judged.\n\n" +
 			"The exit code follows the Nagios plugin convention, for monitoring systems:\n" +
 			"0 all OK, 1 warning, 2 critical, 3 unknown (a check could not tell). A known\n" +
 			"critical problem outranks an unknown.\n\n" +
@@ -49,6 +52,7 @@ func healthCommand(e env) *ucli.Command {
 				DRBD:       cmds,
 				LVM:        cmds,
 				Controller: localController{client(c)},
+				Cluster:    localController{client(c)},
 			}
 			code, err := runHealth(ctx, e, src, healthOptions{
 				json:   c.Bool("json"),
@@ -121,6 +125,16 @@ func (l localController) Status(ctx context.Context) (ha.ClusterStatus, error) {
 	var st ha.ClusterStatus
 	err := l.c.Do(ctx, "GET", "/v1/status", nil, &st)
 	return st, err
+}
+
+// View implements health.Cluster: the leader's view through the local
+// daemon.
+func (l localController) View(ctx context.Context) (health.ClusterView, error) {
+	ctx, cancel := context.WithTimeout(ctx, healthStatusTimeout)
+	defer cancel()
+	var v health.ClusterView
+	err := l.c.Do(ctx, "GET", "/v1/cluster-view", nil, &v)
+	return v, err
 }
 
 // isTerminalWriter reports whether w is a terminal, so colour goes only to

@@ -15,6 +15,8 @@ import (
 	"github.com/pvehci/pvehci/health"
 	"github.com/pvehci/pvehci/internal/golden"
 	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/model"
 )
 
 // The canned tool output and the goldens live with the health package,
@@ -40,11 +42,57 @@ type healthNode struct {
 	lvs        string
 	status     ha.ClusterStatus
 	statusErr  error
+	// view builds the leader's cluster view; this node's resources and
+	// pools come from the canned output above.
+	view    func(local []drbd.ObservedResource) health.ClusterView
+	viewErr error
+}
+
+type fakeView struct {
+	v   health.ClusterView
+	err error
+}
+
+func (f fakeView) View(context.Context) (health.ClusterView, error) { return f.v, f.err }
+
+// healthyView is three nodes reporting, everything at its place count,
+// the nightly snapshot job fine.
+func healthyView(local []drbd.ObservedResource) health.ClusterView {
+	return health.ClusterView{Leader: "pve2", Time: healthNow,
+		Nodes: []health.NodeView{
+			{Name: "pve1", Online: true, LastReport: healthNow.Add(-2 * time.Second), Resources: local,
+				Pools: []health.PoolView{{Name: "thinpool", TotalKiB: 1 << 30, FreeKiB: 1 << 29, DataPercent: 41.5, MetadataPercent: 12}}},
+			{Name: "pve2", Online: true, LastReport: healthNow.Add(-1 * time.Second),
+				Pools: []health.PoolView{{Name: "thinpool", TotalKiB: 1 << 30, FreeKiB: 1 << 29, DataPercent: 40.1, MetadataPercent: 11}}},
+			{Name: "pve3", Online: true, LastReport: healthNow.Add(-3 * time.Second),
+				Pools: []health.PoolView{{Name: "thinpool", TotalKiB: 1 << 30, FreeKiB: 1 << 29, DataPercent: 39.9, MetadataPercent: 11}}},
+		},
+		Definitions: []health.DefinitionView{{Name: "pm-1a2b3c4d", PlaceCount: 2, Diskful: []string{"pve1", "pve2"}, Diskless: []string{"pve3"}}},
+		Schedules: []health.ScheduleView{{Name: "nightly", Kind: model.JobSnapshot,
+			LastRun: &model.JobRun{ID: "r1", Schedule: "nightly", Kind: model.JobSnapshot, State: model.RunSucceeded}}},
+	}
+}
+
+// brokenView: pve3 silent, a definition one replica short, the nightly
+// job failed and the verify job paused, a pool at 91 %, a relocation
+// failed and a VM running diskless on pve2 long past its delay.
+func brokenView(local []drbd.ObservedResource) health.ClusterView {
+	v := healthyView(local)
+	v.Nodes[2].Online, v.Nodes[2].LastReport = false, healthNow.Add(-95*time.Second)
+	v.Nodes[1].Pools[0].DataPercent = 91.2
+	v.Nodes[1].Resources = []drbd.ObservedResource{{Name: "pm-9f8e7d6c", Role: drbd.RolePrimary, Devices: []drbd.ObservedDevice{{Volume: 0, Minor: 1001, Disk: "Diskless", Client: true}}}}
+	v.Definitions = append(v.Definitions, health.DefinitionView{Name: "pm-5e6f7a8b", PlaceCount: 2, Diskful: []string{"pve1"}})
+	v.Schedules[0].LastRun.State, v.Schedules[0].LastRun.Message = model.RunFailed, "snapshot of pm-1a2b3c4d on pve3: node offline"
+	v.Schedules = append(v.Schedules, health.ScheduleView{Name: "weekly-verify", Kind: model.JobVerify, Paused: true})
+	v.Relocations = []model.Relocation{{ResourceName: "pm-9f8e7d6c", TargetNode: "pve2", SourceNode: "pve3", State: model.RelocFailed,
+		Reason: "pool-full", Message: "thinpool on pve2 has 2 GiB free, the volume needs 32 GiB"}}
+	return v
 }
 
 func healthyNode() healthNode {
 	return healthNode{
 		quorum: "quorumtool-quorate.txt", links: "cfgtool-ok.txt", events: "events2-healthy.txt", lvs: "lvs-healthy.json",
+		view: healthyView,
 		status: ha.ClusterStatus{
 			Node: "pve1", Member: true, ClusterName: "prod",
 			Raft:       &ha.Status{ID: "pve1", State: "Follower", LeaderID: "pve2", LeaderAddress: "10.99.0.2:7443", LastContact: 80 * time.Millisecond},
@@ -64,6 +112,7 @@ func brokenHealthNode() healthNode {
 	raft.LeaderID, raft.LeaderAddress = "", ""
 	n.status.Raft = &raft
 	n.status.CertExpiry = healthNow.Add(5 * 24 * time.Hour)
+	n.view = brokenView
 	return n
 }
 
@@ -82,13 +131,31 @@ func (n healthNode) sources(t *testing.T) health.Sources {
 	f.On("drbdsetup", "events2", "--now", "--statistics").Stdout(read(n.events))
 	f.OnPrefix("lvs").Stdout(read(n.lvs))
 	cmds := health.Commands{Runner: f}
-	return health.Sources{Corosync: cmds, DRBD: cmds, LVM: cmds,
+	src := health.Sources{Corosync: cmds, DRBD: cmds, LVM: cmds,
 		Controller: fakeStatus{n.status, n.statusErr}, Now: func() time.Time { return healthNow }}
+	if n.view != nil || n.viewErr != nil {
+		fv := fakeView{err: n.viewErr}
+		if n.view != nil {
+			// This node's resources as its satellite reports them, from
+			// the same canned events2 (a second Fake: the checks' own
+			// call must stay the only one on f).
+			lf := run.NewFake(t)
+			lf.On("drbdsetup", "events2", "--now", "--statistics").Stdout(read(n.events))
+			local, err := health.Commands{Runner: lf}.Resources(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fv.v = n.view(local)
+		}
+		src.Cluster = fv
+	}
+	return src
 }
 
 func TestHealthGolden(t *testing.T) {
 	daemonDown := healthyNode()
 	daemonDown.statusErr = errors.New("the pvehci daemon is not running on this node (nothing answers on /run/pvehci/pvehci.sock); start it with `systemctl start pvehci`")
+	daemonDown.view, daemonDown.viewErr = nil, daemonDown.statusErr
 	tests := []struct {
 		name     string
 		node     healthNode

@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 		cluster.Close(context.Background())
 		return err
 	}
-	srv := &http.Server{Handler: localHandler(cluster, level, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: localHandler(cluster, store, level, log), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
 	restCtx, stopREST := context.WithCancel(context.Background())
@@ -251,8 +251,11 @@ type (
 	BackupData    struct{ Backup []byte }
 )
 
-func localHandler(c *ha.Cluster, level *slog.LevelVar, log *slog.Logger) http.Handler {
+func localHandler(c *ha.Cluster, store *controller.Store, level *slog.LevelVar, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/cluster-view", func(w http.ResponseWriter, r *http.Request) {
+		serveClusterView(c, store, w, r)
+	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		localapi.WriteJSON(w, http.StatusOK, c.Status())
 	})

@@ -32,11 +32,15 @@ const (
 func startREST(c *ha.Cluster, store *controller.Store, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
 	backend := clusterBackend{c: c, store: store}
 	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics")})
-	handler := api.New(backend, api.Options{
+	apiHandler := api.New(backend, api.Options{
 		Logger:         log.With("component", "rest"),
 		Metrics:        m.Handler(),
 		ObserveRequest: m.ObserveRequest,
 	})
+	mux := http.NewServeMux()
+	mux.Handle("GET "+ClusterViewPath, clusterViewHandler(c, store))
+	mux.Handle("/", apiHandler)
+	var handler http.Handler = mux
 	c.SetRESTHandler(handler)
 
 	sc := api.ServerConfig{Logger: log, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, ClientCAFile: cfg.ClientCAFile, HTTPSPort: api.PortDisabled}
