@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -127,6 +129,19 @@ func TestLabVMLifecycle(t *testing.T) {
 		}
 		if it.Code == health.SatelliteOffline && it.Message != "3 satellite(s) reporting" {
 			t.Errorf("SATELLITE_OFFLINE: %s", it.Message)
+		}
+	}
+	// The same checks as gauges on /metrics of any node (answered by the
+	// leader).
+	resp, err := http.Get(l.Nodes[1].APIURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`pvehci_health_status{code="SATELLITE_OFFLINE"} 0`, `pvehci_health_status{code="CLUSTER_VIEW"} 0`, `pvehci_relocations{state="pending"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	moved, err := l.MigrateVM(ctx, 100, "n3")

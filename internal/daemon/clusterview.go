@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/ha/state"
@@ -115,4 +118,75 @@ func serveClusterView(c *ha.Cluster, store *controller.Store, w http.ResponseWri
 	fwd := r.Clone(r.Context())
 	fwd.URL.Path, fwd.URL.RawPath = ClusterViewPath, ""
 	proxy.ServeHTTP(w, fwd)
+}
+
+// healthCollector serves the cluster checks of `pvehci health` as gauges on
+// /metrics, computed at scrape time from the leader's view (/metrics is
+// answered by the leader, like the whole REST API).
+type healthCollector struct {
+	c      *ha.Cluster
+	store  *controller.Store
+	status *prometheus.Desc
+	count  *prometheus.Desc
+}
+
+func newHealthCollector(c *ha.Cluster, store *controller.Store) *healthCollector {
+	return &healthCollector{c: c, store: store,
+		status: prometheus.NewDesc("pvehci_health_status", "Worst finding of a pvehci health check, by the Nagios convention: 0 ok, 1 warning, 2 critical, 3 unknown.",
+			[]string{"code"}, nil),
+		count: prometheus.NewDesc("pvehci_health_findings", "Warning, critical and unknown findings of a pvehci health check.",
+			[]string{"code", "severity"}, nil),
+	}
+}
+
+// healthMetricCodes are the checks the leader can judge for the whole
+// cluster; corosync and the local daemon are each node's own.
+var healthMetricCodes = []health.Code{health.ClusterViewCode, health.SatelliteOffline, health.SatelliteFailing,
+	health.ReplicasBelowPlace, health.JobFailed, health.JobPaused, health.RelocationFailed, health.DisklessPrimary,
+	health.DRBDSplitBrain, health.DRBDConnecting, health.DRBDDiskNotUpToDate, health.DRBDOutOfSync,
+	health.PoolDataFull, health.PoolMetadataFull}
+
+func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- h.status; ch <- h.count }
+
+func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := health.Default().Run(ctx, health.Sources{Cluster: inProcessView{h.c, h.store}}, healthMetricCodes...)
+	if err != nil {
+		return
+	}
+	worst := map[health.Code]health.Severity{}
+	counts := map[[2]string]int{}
+	for _, it := range rep.Items {
+		if it.Severity > worst[it.Code] {
+			worst[it.Code] = it.Severity
+		}
+		if it.Severity == health.Warning || it.Severity == health.Critical || it.Severity == health.Unknown {
+			counts[[2]string{string(it.Code), it.Severity.String()}]++
+		}
+	}
+	for _, code := range healthMetricCodes {
+		s := worst[code]
+		if s == health.Skipped {
+			s = health.OK
+		}
+		ch <- prometheus.MustNewConstMetric(h.status, prometheus.GaugeValue, float64(s.ExitCode()), string(code))
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(h.count, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
+}
+
+// inProcessView is health.Cluster on the leader itself.
+type inProcessView struct {
+	c     *ha.Cluster
+	store *controller.Store
+}
+
+func (v inProcessView) View(ctx context.Context) (health.ClusterView, error) {
+	st, err := clusterBackend{c: v.c, store: v.store}.Read(ctx)
+	if err != nil {
+		return health.ClusterView{}, err
+	}
+	return buildClusterView(v.c, st, v.store, time.Now()), nil
 }

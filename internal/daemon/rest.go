@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	linstor "github.com/LINBIT/golinstor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/ha/state"
@@ -31,7 +32,7 @@ const (
 // a bad setting fails the daemon's start, naming the setting.
 func startREST(c *ha.Cluster, store *controller.Store, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
 	backend := clusterBackend{c: c, store: store}
-	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics")})
+	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics"), Extra: []prometheus.Collector{newHealthCollector(c, store)}})
 	apiHandler := api.New(backend, api.Options{
 		Logger:         log.With("component", "rest"),
 		Metrics:        m.Handler(),

@@ -76,6 +76,7 @@ type collector struct {
 	infoDesc, up, nodeState, nodeFlag, rdCount, rdRscCount, vdSize    *prometheus.Desc
 	rscState, vlmState, vlmAllocated, poolFree, poolTotal, poolErrors *prometheus.Desc
 	errorReports, scrapeCount, scrapeDuration                         *prometheus.Desc
+	relocations, jobLastOK, jobPaused                                 *prometheus.Desc
 }
 
 func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
@@ -100,6 +101,11 @@ func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
 		poolErrors:   prometheus.NewDesc("linstor_storage_pool_error_count", "Errors reported for a storage pool (pvehci keeps no pool error reports: always 0).", poolLabels, nil),
 		errorReports: prometheus.NewDesc("linstor_error_reports_count", "Number of error reports (pvehci logs errors to the journal instead: always 0).", nil, nil),
 		scrapeCount:  prometheus.NewDesc("linstor_scrape_requests_count", "Scrapes of this endpoint since the daemon started.", nil, nil),
+		relocations: prometheus.NewDesc("pvehci_relocations", "Replica relocations recorded in the state (the latest per resource definition), by state: pending, adding, syncing, removing, done, failed, cancelled.",
+			[]string{"state"}, nil),
+		jobLastOK: prometheus.NewDesc("pvehci_job_last_run_success", "1 if the schedule's last finished run succeeded (or was skipped), 0 if it failed; absent before the first run.",
+			[]string{"schedule", "kind"}, nil),
+		jobPaused: prometheus.NewDesc("pvehci_job_paused", "1 if the schedule is paused (by hand or after repeated failures).", []string{"schedule", "kind"}, nil),
 		scrapeDuration: prometheus.NewDesc("linstor_scrape_duration_seconds",
 			"Time to compute the cluster metrics of this scrape.", nil, nil),
 	}
@@ -112,7 +118,7 @@ func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.infoDesc, c.up, c.nodeState, c.nodeFlag, c.rdCount, c.rdRscCount, c.vdSize,
 		c.rscState, c.vlmState, c.vlmAllocated, c.poolFree, c.poolTotal, c.poolErrors, c.errorReports,
-		c.scrapeCount, c.scrapeDuration} {
+		c.scrapeCount, c.scrapeDuration, c.relocations, c.jobLastOK, c.jobPaused} {
 		ch <- d
 	}
 }
@@ -215,6 +221,25 @@ func (c *collector) collectState(st *state.State, gauge func(*prometheus.Desc, f
 		gauge(c.poolErrors, 0, labels...)
 	}
 	gauge(c.errorReports, 0)
+
+	byState := map[model.RelocationState]int{}
+	for _, r := range st.Relocations() {
+		byState[r.State]++
+	}
+	for _, s := range []model.RelocationState{model.RelocPending, model.RelocAdding, model.RelocSyncing, model.RelocRemoving,
+		model.RelocDone, model.RelocFailed, model.RelocCancelled} {
+		gauge(c.relocations, float64(byState[s]), string(s))
+	}
+	for _, js := range st.JobSchedules() {
+		gauge(c.jobPaused, b2f(js.Paused), js.Name, string(js.Kind))
+		runs := st.JobRuns(js.Name)
+		for i := len(runs) - 1; i >= 0; i-- {
+			if runs[i].State.Final() {
+				gauge(c.jobLastOK, b2f(runs[i].State != model.RunFailed), js.Name, string(js.Kind))
+				break
+			}
+		}
+	}
 }
 
 // nodeStatus is LINSTOR's connection status value, decided as the REST

@@ -29,6 +29,8 @@ type Options struct {
 	// NoRuntime leaves out the Go and process collectors (tests that
 	// compare whole outputs).
 	NoRuntime bool
+	// Extra collectors are served too (the daemon's health gauges).
+	Extra []prometheus.Collector
 }
 
 // Metrics is the /metrics endpoint and the request metrics the REST API
@@ -82,6 +84,7 @@ func New(b api.Backend, opts Options) *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.requests, m.duration, build, newCollector(b, opts, log))
+	m.reg.MustRegister(opts.Extra...)
 	if !opts.NoRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

@@ -272,3 +272,42 @@ func TestMethodLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestJobAndRelocationMetrics: a failed snapshot run, a paused verify
+// schedule and a relocation under way show up.
+func TestJobAndRelocationMetrics(t *testing.T) {
+	b, _ := smallCluster(t)
+	for _, cmd := range []state.Command{
+		&state.AddJobSchedule{Name: "nightly", Cron: "0 2 * * *", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetAll}, At: 1},
+		&state.AddJobSchedule{Name: "verify", Cron: "0 4 * * 0", Kind: model.JobVerify, Target: model.JobTarget{Kind: model.TargetAll}, Paused: true, At: 1},
+		&state.RecordJobRun{Run: model.JobRun{ID: "r1", Schedule: "nightly", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetAll},
+			State: model.RunFailed, StartedAt: 10, FinishedAt: 20, Message: "pool full"}},
+		&state.SetRelocationTimer{ResourceDefinition: "vm-100-disk-0", TargetNode: "pve2", SourceNode: "pve1", DueAt: 100, At: 1},
+	} {
+		if r := b.State.Apply(cmd); r.Err != nil {
+			t.Fatalf("%s: %v", cmd.Type(), r.Err)
+		}
+	}
+	c := newCollector(b, Options{Clock: clock.NewFake(time.Unix(0, 0)), Linstor: testVersion(), ReadTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	const want = `
+# HELP pvehci_job_last_run_success 1 if the schedule's last finished run succeeded (or was skipped), 0 if it failed; absent before the first run.
+# TYPE pvehci_job_last_run_success gauge
+pvehci_job_last_run_success{kind="snapshot",schedule="nightly"} 0
+# HELP pvehci_job_paused 1 if the schedule is paused (by hand or after repeated failures).
+# TYPE pvehci_job_paused gauge
+pvehci_job_paused{kind="snapshot",schedule="nightly"} 0
+pvehci_job_paused{kind="verify",schedule="verify"} 1
+# HELP pvehci_relocations Replica relocations recorded in the state (the latest per resource definition), by state: pending, adding, syncing, removing, done, failed, cancelled.
+# TYPE pvehci_relocations gauge
+pvehci_relocations{state="adding"} 0
+pvehci_relocations{state="cancelled"} 0
+pvehci_relocations{state="done"} 0
+pvehci_relocations{state="failed"} 0
+pvehci_relocations{state="pending"} 1
+pvehci_relocations{state="removing"} 0
+pvehci_relocations{state="syncing"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pvehci_job_last_run_success", "pvehci_job_paused", "pvehci_relocations"); err != nil {
+		t.Fatal(err)
+	}
+}
