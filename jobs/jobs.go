@@ -153,7 +153,15 @@ func (r *Runner) Pass(ctx context.Context) time.Time {
 	now := r.now()
 	var next time.Time
 	for _, js := range st.JobSchedules() {
-		if js.Paused {
+		runs := st.JobRuns(js.Name)
+		var lastStart int64
+		if n := len(runs); n > 0 {
+			lastStart = runs[n-1].StartedAt
+		}
+		// `schedule run-now`, paused or not, until a run has started at
+		// or after the request.
+		requested := js.RunRequestedAt > lastStart
+		if js.Paused && !requested {
 			continue
 		}
 		sched, err := cronspec.Parse(js.Cron)
@@ -168,7 +176,6 @@ func (r *Runner) Pass(ctx context.Context) time.Time {
 		if busy {
 			continue
 		}
-		runs := st.JobRuns(js.Name)
 		last := time.UnixMilli(js.CreatedAt)
 		if n := len(runs); n > 0 {
 			lr := runs[n-1]
@@ -183,6 +190,16 @@ func (r *Runner) Pass(ctx context.Context) time.Time {
 			next = t
 		}
 		slot, due := sched.LastDue(last, now)
+		runAt := now
+		if requested {
+			// Started no earlier than the request, so that a leader
+			// whose clock is behind the requester's does not answer it
+			// again and again.
+			if req := time.UnixMilli(js.RunRequestedAt); req.After(now) {
+				runAt = req
+			}
+			slot, due = runAt, true
+		}
 		if !due {
 			continue
 		}
@@ -203,7 +220,7 @@ func (r *Runner) Pass(ctx context.Context) time.Time {
 				delete(r.running, k)
 				r.mu.Unlock()
 			}()
-			r.runOnce(ctx, js, slot, now)
+			r.runOnce(ctx, js, slot, runAt)
 		}()
 	}
 	return next

@@ -478,3 +478,28 @@ func TestPolicyOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNow: a request runs the job once at the next pass, off its cron
+// spec and even while paused; a request from a clock ahead of the
+// leader's is answered once, not at every pass.
+func TestRunNow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.addSchedule("weekly", "0 4 * * 0", model.JobSnapshot, all, nil)
+	mustApply(t, f.st, &state.PauseJobSchedule{Name: "weekly", At: t0.UnixMilli()})
+	ahead := t0.Add(10 * time.Minute) // the requester's clock
+	mustApply(t, f.st, &state.RequestJobRun{Name: "weekly", At: ahead.UnixMilli()})
+	f.pass(t0.Add(time.Minute))
+	runs := f.runs("weekly")
+	if len(runs) != 1 || runs[0].State != model.RunSucceeded {
+		t.Fatalf("runs after run-now: %+v", runs)
+	}
+	if runs[0].StartedAt < ahead.UnixMilli() {
+		t.Errorf("run started at %d, before the request at %d", runs[0].StartedAt, ahead.UnixMilli())
+	}
+	f.pass(t0.Add(2 * time.Minute))
+	f.pass(t0.Add(3 * time.Minute))
+	if runs := f.runs("weekly"); len(runs) != 1 {
+		t.Fatalf("run-now ran %d times, want once", len(runs))
+	}
+}

@@ -200,6 +200,30 @@ func (c *ResumeJobSchedule) prepare(s *State) (func(), Result, *Error) {
 	return s.setPaused(c.Name, false, c.At)
 }
 
+// RequestJobRun asks the leader's job runner for a run of a schedule now,
+// outside its cron spec (`pvehci schedule run-now`), paused or not. The
+// request is in the state so that it survives a leader change; a run
+// started at or after it answers it.
+type RequestJobRun struct {
+	Name string `json:"name"`
+	At   int64  `json:"at"` // ms since the epoch
+}
+
+// Type implements Command.
+func (*RequestJobRun) Type() string { return "RequestJobRun" }
+
+func (c *RequestJobRun) prepare(s *State) (func(), Result, *Error) {
+	js, err := s.schedule(c.Name)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	if c.At <= 0 {
+		return nil, Result{}, newErr(Invalid, model.ObjJobSchedule, js.Name, linstor.FailInvldProp,
+			"send the request time in milliseconds since the epoch", "run request for %s has no time", js.Name)
+	}
+	return func() { js.RunRequestedAt = max(js.RunRequestedAt, c.At) }, Result{}, nil
+}
+
 func (s *State) setPaused(name string, paused bool, at int64) (func(), Result, *Error) {
 	js, err := s.schedule(name)
 	if err != nil {

@@ -224,6 +224,8 @@ func newCommand(typ string) Command {
 		return &PauseJobSchedule{}
 	case "ResumeJobSchedule":
 		return &ResumeJobSchedule{}
+	case "RequestJobRun":
+		return &RequestJobRun{}
 	case "RecordJobRun":
 		return &RecordJobRun{}
 	case "SetRelocationTimer":
@@ -248,7 +250,7 @@ func CommandTypes() []string {
 		"CreateVolumeDefinition", "ModifyVolumeDefinition", "DeleteVolumeDefinition",
 		"CreateResource", "DeleteResource", "ToggleDisk",
 		"CreateSnapshotDefinition", "DeleteSnapshotDefinition",
-		"AddJobSchedule", "EditJobSchedule", "RemoveJobSchedule", "PauseJobSchedule", "ResumeJobSchedule", "RecordJobRun",
+		"AddJobSchedule", "EditJobSchedule", "RemoveJobSchedule", "PauseJobSchedule", "ResumeJobSchedule", "RequestJobRun", "RecordJobRun",
 		"SetRelocationTimer", "UpdateRelocation", "ClearRelocation",
 	}
 }

@@ -500,6 +500,14 @@ func commandCases() []cmdCase {
 			}},
 		{name: "resume paused schedule", setup: []Command{&PauseJobSchedule{Name: "nightly", At: 3}}, cmd: &ResumeJobSchedule{Name: "nightly", At: 4}},
 		{name: "resume missing schedule", cmd: &ResumeJobSchedule{Name: "nope"}, want: NotFound},
+		{name: "request a run", setup: []Command{&RequestJobRun{Name: "nightly", At: 9}}, cmd: &RequestJobRun{Name: "nightly", At: 7},
+			check: func(t *testing.T, s *State, _ Result) {
+				if js, _ := s.JobSchedule("nightly"); js.RunRequestedAt != 9 {
+					t.Fatalf("run requested at %d, want the later request 9", js.RunRequestedAt)
+				}
+			}},
+		{name: "request a run without time", cmd: &RequestJobRun{Name: "nightly"}, want: Invalid},
+		{name: "request a run of a missing schedule", cmd: &RequestJobRun{Name: "nope", At: 5}, want: NotFound},
 		{name: "remove schedule drops history", setup: []Command{&RecordJobRun{Run: testRun("r1", "nightly", model.RunRunning, 10, 0)}},
 			cmd: &RemoveJobSchedule{Name: "nightly"},
 			check: func(t *testing.T, s *State, _ Result) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -124,6 +125,119 @@ func scheduleCommand(e env) *ucli.Command {
 			pauseResume(e, "resume", "let a paused schedule start runs again", func(n string) state.Command {
 				return &state.ResumeJobSchedule{Name: n, At: time.Now().UnixMilli()}
 			}),
+			{
+				Name:      "show",
+				Usage:     "show one schedule: its spec, options, next run and last runs",
+				ArgsUsage: "NAME",
+				Flags:     []ucli.Flag{outputFlag(), socketFlag()},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					name, err := oneArg(c, "the schedule's name")
+					if err != nil {
+						return err
+					}
+					format, err := checkOutput(c)
+					if err != nil {
+						return err
+					}
+					st, err := readState(ctx, c)
+					if err != nil {
+						return err
+					}
+					return printSchedule(e.stdout, format, st, name, time.Now())
+				},
+			},
+			{
+				Name:      "edit",
+				Usage:     "change a schedule's cron spec, target or options",
+				ArgsUsage: "NAME",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "cron", Usage: "the new cron spec"},
+					&ucli.StringFlag{Name: "target", Usage: "the new target: all, resource-group:NAME or resource-definition:NAME"},
+					&ucli.StringSliceFlag{Name: "option", Usage: "set job option KEY=VALUE (repeatable)"},
+					&ucli.StringSliceFlag{Name: "delete-option", Usage: "remove job option KEY (repeatable)"},
+					socketFlag(),
+				},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					name, err := oneArg(c, "the schedule's name")
+					if err != nil {
+						return err
+					}
+					cmd := &state.EditJobSchedule{Name: name, DeleteOptions: c.StringSlice("delete-option"), At: time.Now().UnixMilli()}
+					if c.IsSet("cron") {
+						spec := c.String("cron")
+						if _, err := cronspec.Parse(spec); err != nil {
+							return usageError{fmt.Errorf("--cron: %w", err)}
+						}
+						cmd.Cron = &spec
+					}
+					if c.IsSet("target") {
+						t, err := parseTarget(c.String("target"))
+						if err != nil {
+							return usageError{err}
+						}
+						cmd.Target = &t
+					}
+					if cmd.SetOptions, err = parseOptions(c.StringSlice("option")); err != nil {
+						return usageError{err}
+					}
+					if cmd.Cron == nil && cmd.Target == nil && len(cmd.SetOptions) == 0 && len(cmd.DeleteOptions) == 0 {
+						return usageError{fmt.Errorf("%s changes nothing; give --cron, --target, --option or --delete-option", c.FullName())}
+					}
+					if _, err := jobs.Policy(cmd.SetOptions); cmd.SetOptions != nil && err != nil {
+						return usageError{fmt.Errorf("--option: %w", err)}
+					}
+					if err := applyCmd(ctx, c, cmd); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "schedule %s changed\n", name)
+					return nil
+				},
+			},
+			{
+				Name:      "run-now",
+				Usage:     "run a schedule's job now, off its cron spec (paused or not)",
+				ArgsUsage: "NAME",
+				Flags: []ucli.Flag{
+					&ucli.DurationFlag{Name: "wait", Usage: "wait this long for the run to finish and show it (0: do not wait)", Value: 0},
+					socketFlag(),
+				},
+				Action: func(ctx context.Context, c *ucli.Command) error {
+					name, err := oneArg(c, "the schedule's name")
+					if err != nil {
+						return err
+					}
+					at := time.Now()
+					if err := applyCmd(ctx, c, &state.RequestJobRun{Name: name, At: at.UnixMilli()}); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "schedule %s: run requested; the leader starts it at its next look (within seconds)\n", name)
+					if c.Duration("wait") <= 0 {
+						return nil
+					}
+					deadline := time.Now().Add(c.Duration("wait"))
+					for time.Now().Before(deadline) {
+						st, err := readState(ctx, c)
+						if err != nil {
+							return err
+						}
+						for _, r := range st.JobRuns(name) {
+							if r.StartedAt >= at.UnixMilli() && r.State.Final() {
+								fmt.Fprintf(e.stdout, "run %s: %s %s\n", r.ID, r.State, r.Message)
+								if r.State == model.RunFailed {
+									return fmt.Errorf("run %s failed: %s", r.ID, r.Message)
+								}
+								return nil
+							}
+						}
+						select {
+						case <-ctx.Done():
+							return ctx.Err()
+						case <-time.After(500 * time.Millisecond):
+						}
+					}
+					return fmt.Errorf("run of %s not finished within %s; see pvehci schedule history %s", name, c.Duration("wait"), name)
+				},
+			},
 			{
 				Name:      "history",
 				Usage:     "show the recorded runs of one schedule, or of all",
@@ -258,6 +372,70 @@ func printSchedules(w io.Writer, format string, st *state.State, now time.Time) 
 			nextRun = r.NextRun.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, r.Cron, r.Target, stateWord, lastRun, nextRun)
+	}
+	return tw.Flush()
+}
+
+// printSchedule shows one schedule in full.
+func printSchedule(w io.Writer, format string, st *state.State, name string, now time.Time) error {
+	js, ok := st.JobSchedule(name)
+	if !ok {
+		return fmt.Errorf("schedule %s does not exist; `pvehci schedule list` shows the schedules", name)
+	}
+	runs := st.JobRuns(name)
+	row := scheduleRow{JobSchedule: js}
+	last := time.UnixMilli(js.CreatedAt)
+	if len(runs) > 0 {
+		lr := runs[len(runs)-1]
+		row.LastRun = &lr
+		last = time.UnixMilli(lr.StartedAt)
+	}
+	if s, err := cronspec.Parse(js.Cron); err == nil && !js.Paused {
+		next := s.Next(last)
+		if next.Before(now) {
+			next = now
+		}
+		row.NextRun = &next
+	}
+	if format == "json" {
+		return writeJSON(w, struct {
+			scheduleRow
+			Runs []model.JobRun `json:"runs"`
+		}{row, runs})
+	}
+	stateWord := "active"
+	if js.Paused {
+		stateWord = "paused"
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\nkind:\t%s\ncron:\t%s\ntarget:\t%s\nstate:\t%s\n", js.Name, js.Kind, js.Cron, js.Target, stateWord)
+	keys := make([]string, 0, len(js.Options))
+	for k := range js.Options {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "option:\t%s=%s\n", k, js.Options[k])
+	}
+	fmt.Fprintf(tw, "created:\t%s\n", time.UnixMilli(js.CreatedAt).UTC().Format(time.RFC3339))
+	if row.NextRun != nil {
+		fmt.Fprintf(tw, "next run:\t%s\n", row.NextRun.UTC().Format(time.RFC3339))
+	}
+	if js.RunRequestedAt > 0 && (row.LastRun == nil || row.LastRun.StartedAt < js.RunRequestedAt) {
+		fmt.Fprintf(tw, "run requested:\t%s (waiting for the leader)\n", time.UnixMilli(js.RunRequestedAt).UTC().Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(runs) > 5 {
+		runs = runs[len(runs)-5:]
+	}
+	if len(runs) > 0 {
+		fmt.Fprintln(w, "\nlast runs:")
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range runs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), r.State, r.Message)
 	}
 	return tw.Flush()
 }

@@ -121,6 +121,36 @@ func TestScheduleCommands(t *testing.T) {
 		t.Fatalf("history of a missing schedule: %d %s", code, errOut)
 	}
 
+	// edit, show, run-now.
+	if code, out, errOut := runCLI(t, "schedule", "edit", "nightly", "--cron", "30 1 * * *", "--option", "keep-weekly=4", "--delete-option", "keep-last", "--socket", sock); code != ExitOK {
+		t.Fatalf("edit: %s %s", out, errOut)
+	}
+	if js, _ := st.JobSchedule("nightly"); js.Cron != "30 1 * * *" || js.Options["keep-weekly"] != "4" || js.Options["keep-last"] != "" || js.Options["keep-daily"] != "7" {
+		t.Fatalf("after edit: %+v", js)
+	}
+	if code, _, errOut := runCLI(t, "schedule", "edit", "nightly", "--socket", sock); code != ExitUsage || !strings.Contains(errOut, "changes nothing") {
+		t.Fatalf("edit without changes: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "schedule", "edit", "nightly", "--cron", "61 * * * *", "--socket", sock); code != ExitUsage || !strings.Contains(errOut, "--cron") {
+		t.Fatalf("edit with a bad cron: %d %s", code, errOut)
+	}
+	if code, out, errOut := runCLI(t, "schedule", "run-now", "nightly", "--socket", sock); code != ExitOK || !strings.Contains(out, "run requested") {
+		t.Fatalf("run-now: %d %s %s", code, out, errOut)
+	}
+	if js, _ := st.JobSchedule("nightly"); js.RunRequestedAt == 0 {
+		t.Fatal("run-now recorded no request")
+	}
+	code, out, _ = runCLI(t, "schedule", "show", "nightly", "--socket", sock)
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"cron: 30 1 * * *", "option: keep-daily=7", "option: keep-weekly=4", "run requested:", "last runs:", "failed"} {
+		if code != ExitOK || !strings.Contains(flat, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := runCLI(t, "schedule", "show", "nope", "--socket", sock); code != ExitError || !strings.Contains(errOut, "does not exist") {
+		t.Fatalf("show of a missing schedule: %d %s", code, errOut)
+	}
+
 	// remove asks for confirmation; without a terminal it refuses.
 	if code, _, _ := runCLI(t, "schedule", "remove", "nightly", "--socket", sock); code == ExitOK {
 		t.Fatal("remove without --yes and without a terminal succeeded")

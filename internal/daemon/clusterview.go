@@ -184,7 +184,7 @@ type inProcessView struct {
 }
 
 func (v inProcessView) View(ctx context.Context) (health.ClusterView, error) {
-	st, err := clusterBackend{c: v.c, store: v.store}.Read(ctx)
+	st, err := clusterBackend(v).Read(ctx)
 	if err != nil {
 		return health.ClusterView{}, err
 	}

@@ -395,14 +395,17 @@ func (t JobTarget) Validate() error {
 // online verify. Options carry kind-specific settings (for example
 // "retain", "prefix", "max-failures") that the scheduler interprets.
 type JobSchedule struct {
-	Name      string            `json:"name"`
-	Cron      string            `json:"cron"`
-	Kind      JobKind           `json:"kind"`
-	Target    JobTarget         `json:"target"`
-	Options   map[string]string `json:"options,omitempty"`
-	Paused    bool              `json:"paused,omitempty"`
-	CreatedAt int64             `json:"created_at"` // ms since the epoch
-	UpdatedAt int64             `json:"updated_at"` // ms since the epoch
+	Name    string            `json:"name"`
+	Cron    string            `json:"cron"`
+	Kind    JobKind           `json:"kind"`
+	Target  JobTarget         `json:"target"`
+	Options map[string]string `json:"options,omitempty"`
+	Paused  bool              `json:"paused,omitempty"`
+	// RunRequestedAt is the latest `schedule run-now` request (ms since
+	// the epoch); a run started at or after it answers it.
+	RunRequestedAt int64 `json:"run_requested_at,omitempty"`
+	CreatedAt      int64 `json:"created_at"` // ms since the epoch
+	UpdatedAt      int64 `json:"updated_at"` // ms since the epoch
 }
 
 // ValidateCron checks a cron spec's shape: an optional time zone prefix
