@@ -7,6 +7,7 @@ func Checks() []Check {
 	all = append(all, controllerChecks()...)
 	all = append(all, drbdChecks()...)
 	all = append(all, lvmChecks()...)
+	all = append(all, networkChecks()...)
 	all = append(all, clusterChecks()...)
 	return all
 }

@@ -30,8 +30,11 @@ type ClusterView struct {
 type NodeView struct {
 	Name string `json:"name"`
 	// Online is true while the node's reports arrive.
-	Online       bool                    `json:"online"`
-	LastReport   time.Time               `json:"last_report,omitzero"`
+	Online     bool      `json:"online"`
+	LastReport time.Time `json:"last_report,omitzero"`
+	// ReportTime is the node's own clock when it sent that report:
+	// against LastReport (the leader's clock) it shows clock skew.
+	ReportTime   time.Time               `json:"report_time,omitzero"`
 	ObserveError string                  `json:"observe_error,omitempty"`
 	Resources    []drbd.ObservedResource `json:"resources,omitempty"`
 	Pools        []PoolView              `json:"pools,omitempty"`
@@ -80,7 +83,13 @@ const (
 	JobPaused          Code = "JOB_PAUSED"
 	RelocationFailed   Code = "RELOCATION_FAILED"
 	DisklessPrimary    Code = "DISKLESS_PRIMARY"
+	ClockSkew          Code = "CLOCK_SKEW"
 )
+
+// ClockSkewWarn is how far a node's clock may be from the leader's before
+// health warns: certificates, job times and logs need the clocks to agree,
+// and chrony keeps them within milliseconds.
+const ClockSkewWarn = 2 * time.Second
 
 // DisklessPrimaryGrace is how long past a relocation's due time a VM may
 // still run on a diskless replica before health warns: the relocation
@@ -253,6 +262,36 @@ func clusterChecks() []Check {
 				}
 				if len(out) == 0 {
 					return []Finding{{Severity: OK, Message: "no failed relocation"}}
+				}
+				return out
+			}),
+		},
+		{
+			Code:      ClockSkew,
+			Title:     "clocks agree",
+			DependsOn: []Code{ClusterViewCode, SatelliteOffline},
+			Run: clusterCheck(func(v ClusterView, _ time.Time) []Finding {
+				var out []Finding
+				for _, n := range v.Nodes {
+					if !n.Online || n.ReportTime.IsZero() || n.LastReport.IsZero() {
+						continue
+					}
+					// The report's transit adds a few milliseconds; the
+					// threshold is far above that.
+					skew := n.ReportTime.Sub(n.LastReport)
+					if skew.Abs() < ClockSkewWarn {
+						continue
+					}
+					word := "ahead of"
+					if skew < 0 {
+						word = "behind"
+					}
+					out = append(out, Finding{Severity: Warning, Objects: []Object{nodeObj(n.Name)},
+						Message: fmt.Sprintf("the clock of %s is %s %s the leader's", n.Name, skew.Abs().Round(100*time.Millisecond), word),
+						Hint:    fmt.Sprintf("on %s and on leader %s: chronyc tracking; systemctl enable --now chrony", n.Name, v.Leader)})
+				}
+				if len(out) == 0 {
+					return []Finding{{Severity: OK, Message: fmt.Sprintf("every reporting node's clock within %s of the leader's", ClockSkewWarn)}}
 				}
 				return out
 			}),

@@ -59,6 +59,10 @@ func TestClusterChecksFireAndClear(t *testing.T) {
 			v.Nodes[1].Resources = []drbd.ObservedResource{disklessPrimary("pm-2")}
 			v.Relocations = []model.Relocation{{ResourceName: "pm-2", TargetNode: "n2", State: model.RelocPending, DueAt: clusterNow.Add(-time.Hour).UnixMilli()}}
 		}, DisklessPrimary, Warning, "resource pm-2, node n2"},
+		{"clock behind", func(v *ClusterView) {
+			v.Nodes[1].LastReport = clusterNow
+			v.Nodes[1].ReportTime = clusterNow.Add(-5 * time.Second)
+		}, ClockSkew, Warning, "node n2"},
 		{"pool full", func(v *ClusterView) { v.Nodes[1].Pools[0].DataPercent = 91 }, PoolDataFull, Critical, "node n2, pool thinpool"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,5 +121,28 @@ func TestNoViewSkipsTheClusterChecks(t *testing.T) {
 	}
 	if rep.ExitCode != 1 {
 		t.Errorf("exit code %d, want 1", rep.ExitCode)
+	}
+}
+
+func TestForNode(t *testing.T) {
+	v := healthyClusterView()
+	v.Nodes[1].Online = false
+	v.Nodes[0].Failed = []string{"CreateLV pm-1: no space"}
+	rep, err := Default().Run(context.Background(), Sources{Cluster: viewSource{v: v}, Now: func() time.Time { return clusterNow }},
+		ClusterViewCode, SatelliteOffline, SatelliteFailing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ExitCode != 2 {
+		t.Fatalf("whole cluster: exit %d, want 2", rep.ExitCode)
+	}
+	n1 := rep.ForNode("n1")
+	if n1.ExitCode != 1 {
+		t.Errorf("n1 alone: exit %d, want 1 (its failed action, not n2's silence)", n1.ExitCode)
+	}
+	for _, it := range n1.Items {
+		if strings.Contains(it.Message, "n2") {
+			t.Errorf("n1's report names n2: %s", it.Message)
+		}
 	}
 }

@@ -288,3 +288,28 @@ func (rep Report) JSON() ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// ForNode keeps the items about node: those naming it, and those naming
+// no node at all (this node's own checks: corosync, the local daemon, its
+// links). The severity and exit code follow the kept items.
+func (rep Report) ForNode(node string) Report {
+	out := Report{Unavailable: rep.Unavailable}
+	for _, it := range rep.Items {
+		named, match := false, false
+		for _, o := range it.Objects {
+			if o.Kind == "node" {
+				named = true
+				match = match || o.Name == node
+			}
+		}
+		if !named || match {
+			out.Items = append(out.Items, it)
+			out.Severity = max(out.Severity, it.Severity)
+		}
+	}
+	if out.Severity == Skipped {
+		out.Severity = OK
+	}
+	out.ExitCode = out.Severity.ExitCode()
+	return out
+}

@@ -24,6 +24,8 @@ type Sources struct {
 	Controller Controller
 	DRBD       DRBD
 	LVM        LVM
+	// Network reads this node's links and RDMA ports.
+	Network Network
 	// Cluster, when set, gives the leader's view of every node; the DRBD
 	// and pool checks then judge every node, not only this one.
 	Cluster Cluster
@@ -70,6 +72,8 @@ type Inputs struct {
 	drbd     memo[[]drbd.ObservedResource]
 	lvs      memo[[]lvm.LV]
 	view     memo[ClusterView]
+	netLinks memo[[]NetLink]
+	rdma     memo[[]RDMAPort]
 	failures map[string]error
 }
 
@@ -149,6 +153,26 @@ func (in *Inputs) LVs(ctx context.Context) ([]lvm.LV, error) {
 			return nil, errNoSource
 		}
 		return in.src.LVM.LVs(ctx)
+	})
+}
+
+// NetLinks returns this node's network interfaces.
+func (in *Inputs) NetLinks(ctx context.Context) ([]NetLink, error) {
+	return get(in, &in.netLinks, "netlink", func() ([]NetLink, error) {
+		if in.src.Network == nil {
+			return nil, errNoSource
+		}
+		return in.src.Network.Links(ctx)
+	})
+}
+
+// RDMAPorts returns this node's InfiniBand and RoCE ports.
+func (in *Inputs) RDMAPorts(ctx context.Context) ([]RDMAPort, error) {
+	return get(in, &in.rdma, "rdma", func() ([]RDMAPort, error) {
+		if in.src.Network == nil {
+			return nil, errNoSource
+		}
+		return in.src.Network.RDMAPorts(ctx)
 	})
 }
 

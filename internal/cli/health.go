@@ -10,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v3"
 
+	"github.com/pvehci/pvehci/bootstrap/hostos"
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/health"
 	"github.com/pvehci/pvehci/internal/localapi"
@@ -40,6 +41,8 @@ func healthCommand(e env) *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&ucli.StringSliceFlag{Name: "check", Usage: "run only the check `CODE` (and what it depends on); repeat for several"},
+			&ucli.StringFlag{Name: "node", Usage: "show only what is about `NODE` (and this node's own checks)"},
+			&ucli.DurationFlag{Name: "watch", Usage: "run again every `INTERVAL` until interrupted (e.g. 5s)"},
 			socketFlag(),
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
@@ -53,12 +56,18 @@ func healthCommand(e env) *ucli.Command {
 				LVM:        cmds,
 				Controller: localController{client(c)},
 				Cluster:    localController{client(c)},
+				Network:    hostNetwork{},
 			}
-			code, err := runHealth(ctx, e, src, healthOptions{
+			opts := healthOptions{
 				json:   c.Bool("json"),
 				checks: c.StringSlice("check"),
 				colour: isTerminalWriter(e.stdout),
-			})
+				node:   c.String("node"),
+			}
+			if every := c.Duration("watch"); every > 0 {
+				return watchHealth(ctx, e, src, opts, every)
+			}
+			code, err := runHealth(ctx, e, src, opts)
 			if err != nil {
 				return err
 			}
@@ -75,6 +84,29 @@ type healthOptions struct {
 	json   bool
 	checks []string
 	colour bool
+	node   string
+}
+
+// watchHealth repeats the report until ctx ends (Ctrl-C), redrawing the
+// screen on a terminal.
+func watchHealth(ctx context.Context, e env, src health.Sources, opts healthOptions, every time.Duration) error {
+	if every < time.Second {
+		return usageError{fmt.Errorf("--watch %s is too short; use 1s or more", every)}
+	}
+	for {
+		if opts.colour {
+			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J")
+		}
+		fmt.Fprintf(e.stdout, "%s, every %s (Ctrl-C to stop)\n", time.Now().Format(time.DateTime), every)
+		if _, err := runHealth(ctx, e, src, opts); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
 }
 
 // runHealth runs the checks on src and prints the report; it returns the
@@ -93,6 +125,9 @@ func runHealth(ctx context.Context, e env, src health.Sources, opts healthOption
 	rep, err := reg.Run(ctx, src, only...)
 	if err != nil {
 		return 0, err
+	}
+	if opts.node != "" {
+		rep = rep.ForNode(opts.node)
 	}
 	if opts.json {
 		b, err := rep.JSON()
@@ -142,4 +177,32 @@ func (l localController) View(ctx context.Context) (health.ClusterView, error) {
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
+}
+
+// hostNetwork is health.Network on this host: netlink and sysfs, through
+// bootstrap's readers.
+type hostNetwork struct{}
+
+func (hostNetwork) Links(ctx context.Context) ([]health.NetLink, error) {
+	links, err := hostos.Netlink{}.Links(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]health.NetLink, len(links))
+	for i, l := range links {
+		out[i] = health.NetLink{Name: l.Name, Kind: l.Kind, Up: l.Up, Master: l.Master, LinkLayer: l.LinkLayer, Addrs: len(l.Addrs)}
+	}
+	return out, nil
+}
+
+func (hostNetwork) RDMAPorts(ctx context.Context) ([]health.RDMAPort, error) {
+	ports, err := hostos.Sysfs{}.Ports(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]health.RDMAPort, len(ports))
+	for i, p := range ports {
+		out[i] = health.RDMAPort{Device: p.Device, Port: p.Port, State: p.State, LinkLayer: p.LinkLayer, NetDev: p.NetDev}
+	}
+	return out, nil
 }

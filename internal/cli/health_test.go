@@ -46,6 +46,22 @@ type healthNode struct {
 	// pools come from the canned output above.
 	view    func(local []drbd.ObservedResource) health.ClusterView
 	viewErr error
+	nicDown bool
+}
+
+type fakeNet struct{ nicDown bool }
+
+func (f fakeNet) Links(context.Context) ([]health.NetLink, error) {
+	return []health.NetLink{
+		{Name: "bond0", Kind: "bond", Up: true, LinkLayer: "ether"},
+		{Name: "enp65s0f0", Kind: "device", Up: true, Master: "bond0", LinkLayer: "ether"},
+		{Name: "enp65s0f1", Kind: "device", Up: !f.nicDown, Master: "bond0", LinkLayer: "ether"},
+		{Name: "ib0", Kind: "ipoib", Up: true, LinkLayer: "infiniband", Addrs: 1},
+	}, nil
+}
+
+func (f fakeNet) RDMAPorts(context.Context) ([]health.RDMAPort, error) {
+	return []health.RDMAPort{{Device: "mlx5_0", Port: 1, State: "ACTIVE", LinkLayer: "InfiniBand", NetDev: "ib0"}}, nil
 }
 
 type fakeView struct {
@@ -113,6 +129,7 @@ func brokenHealthNode() healthNode {
 	n.status.Raft = &raft
 	n.status.CertExpiry = healthNow.Add(5 * 24 * time.Hour)
 	n.view = brokenView
+	n.nicDown = true
 	return n
 }
 
@@ -131,7 +148,7 @@ func (n healthNode) sources(t *testing.T) health.Sources {
 	f.On("drbdsetup", "events2", "--now", "--statistics").Stdout(read(n.events))
 	f.OnPrefix("lvs").Stdout(read(n.lvs))
 	cmds := health.Commands{Runner: f}
-	src := health.Sources{Corosync: cmds, DRBD: cmds, LVM: cmds,
+	src := health.Sources{Corosync: cmds, DRBD: cmds, LVM: cmds, Network: fakeNet{nicDown: n.nicDown},
 		Controller: fakeStatus{n.status, n.statusErr}, Now: func() time.Time { return healthNow }}
 	if n.view != nil || n.viewErr != nil {
 		fv := fakeView{err: n.viewErr}

@@ -33,7 +33,7 @@ func buildClusterView(c *ha.Cluster, st *state.State, store *controller.Store, n
 			nv.Online = on.Online
 		}
 		if rep, at, ok := store.Report(n.Name); ok {
-			nv.LastReport = at
+			nv.LastReport, nv.ReportTime = at, rep.Time
 			nv.ObserveError = rep.ObserveError
 			nv.Resources = rep.Resources
 			for _, p := range rep.Pools {
@@ -142,7 +142,7 @@ func newHealthCollector(c *ha.Cluster, store *controller.Store) *healthCollector
 // healthMetricCodes are the checks the leader can judge for the whole
 // cluster; corosync and the local daemon are each node's own.
 var healthMetricCodes = []health.Code{health.ClusterViewCode, health.SatelliteOffline, health.SatelliteFailing,
-	health.ReplicasBelowPlace, health.JobFailed, health.JobPaused, health.RelocationFailed, health.DisklessPrimary,
+	health.ReplicasBelowPlace, health.JobFailed, health.JobPaused, health.RelocationFailed, health.DisklessPrimary, health.ClockSkew,
 	health.DRBDSplitBrain, health.DRBDConnecting, health.DRBDDiskNotUpToDate, health.DRBDOutOfSync,
 	health.PoolDataFull, health.PoolMetadataFull}
 
