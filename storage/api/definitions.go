@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"sync"
 
 	linstor "github.com/LINBIT/golinstor"
 	"github.com/pvehci/pvehci/ha/state"
@@ -250,6 +252,9 @@ func (h *Handler) modifyVolumeDefinition(w http.ResponseWriter, r *http.Request)
 				return nil, badRequest(linstor.FailInvldVlmSize, "give the new size in KiB, larger than the current one", "size %d KiB is negative", size)
 			}
 			if size > vd.SizeKiB && size <= model.MaxVolumeSizeKiB {
+				if aerr := h.checkReplicasConnected(ctx, st, name, vnr); aerr != nil {
+					return nil, aerr
+				}
 				if aerr := h.checkGrowthFits(st, name, size-vd.SizeKiB); aerr != nil {
 					return nil, aerr
 				}
@@ -298,4 +303,81 @@ func (h *Handler) deleteVolumeDefinition(w http.ResponseWriter, r *http.Request)
 			}
 			return &state.DeleteVolumeDefinition{ResourceDefinition: name, VolumeNumber: vnr}, nil
 		}, deleted(model.ObjVolumeDefinition), "volume definition of "+name+" deleted")
+}
+
+// checkReplicasConnected refuses a grow, before anything is recorded,
+// while a diskful replica of rd could not take part in it: its node is
+// offline, or another diskful replica's report shows the connection to it
+// down. DRBD grows a device only as far as every diskful replica's
+// backing allows and keeps the size while one is away (storage/sim
+// resize.go), so the resize would wait for that node; the Proxmox plugin
+// expects the new size when the call returns. A diskless replica's
+// connections do not matter: it takes the size from its peers. Only
+// positive evidence refuses: a replica nobody reports on yet does not.
+// A report may predate a connection that came up since (a disk grown
+// right after it was made), so a Refresher backend first gets fresh
+// reports from the nodes involved, as for the in-use check.
+func (h *Handler) checkReplicasConnected(ctx context.Context, st *state.State, rd string, vnr int) *apiError {
+	aerr, nodes := h.replicasConnected(st, rd, vnr)
+	if aerr == nil {
+		return nil
+	}
+	if r, can := h.b.(Refresher); can {
+		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { r.Refresh(rctx, n) })
+		}
+		wg.Wait()
+		cancel()
+		aerr, _ = h.replicasConnected(st, rd, vnr)
+	}
+	return aerr
+}
+
+// replicasConnected is checkReplicasConnected's test on the reports at
+// hand; nodes are the nodes whose reports a refusal rests on.
+func (h *Handler) replicasConnected(st *state.State, rd string, vnr int) (*apiError, []string) {
+	rscs := st.Resources(rd)
+	diskful := map[string]bool{}
+	for _, r := range rscs {
+		if !r.Diskless() && !r.Flags.Has(model.RscFlagDelete) {
+			diskful[model.Key(r.Node)] = true
+		}
+	}
+	refuse := func(node, what string) *apiError {
+		return errorf(http.StatusConflict, linstor.FailNotConnected,
+			fmt.Sprintf("bring node %s back, or remove its replica of %s, then grow the volume again", node, rd),
+			"cannot grow volume %d of %s: node %s's replica %s; bring it back or remove it before growing the volume", vnr, rd, node, what)
+	}
+	for _, r := range rscs {
+		if !diskful[model.Key(r.Node)] || h.node == nil {
+			continue
+		}
+		if o, ok := h.node.ObservedNode(r.Node); ok && !o.Online {
+			return refuse(r.Node, "is offline (its satellite does not report)"), []string{r.Node}
+		}
+	}
+	for _, r := range rscs {
+		if !diskful[model.Key(r.Node)] {
+			continue
+		}
+		obs, ok := h.b.Observed(rd, r.Node)
+		if !ok {
+			continue
+		}
+		peers := slices.Sorted(maps.Keys(obs.Connections))
+		for _, p := range peers {
+			c := obs.Connections[p]
+			if !diskful[model.Key(p)] || c.Connected {
+				continue
+			}
+			state := c.Message
+			if state == "" {
+				state = "not connected"
+			}
+			return refuse(p, fmt.Sprintf("is %s (as seen from %s)", state, r.Node)), []string{r.Node, p}
+		}
+	}
+	return nil, nil
 }

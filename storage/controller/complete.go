@@ -81,6 +81,7 @@ func (c *Completer) Pass(ctx context.Context) error {
 			}
 			continue
 		}
+		c.completeResize(st, rd, apply)
 		for _, vd := range rd.VolumeDefinitions {
 			if !vd.Flags.Has(model.VdFlagDrbdInitialized) && c.upToDateSomewhere(rscs, vd.VolumeNumber) {
 				apply(&state.SetFlags{Target: state.Target{Kind: model.ObjVolumeDefinition, ResourceDefinition: rd.Name, VolumeNumber: vd.VolumeNumber},

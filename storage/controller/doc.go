@@ -21,6 +21,12 @@
 //   - a toggle-disk request (DISK_ADD_REQUESTED, DISK_REMOVE_REQUESTED) is
 //     cleared once the node's DRBD shows every volume attached, or every
 //     volume a diskless client;
+//   - a volume definition flagged RESIZE (a grow) gets
+//     satellite.PropResizeRequest naming the diskful replica with the
+//     lowest node id once every diskful replica reports its LV grown, its
+//     disk UpToDate and its diskful peers connected; that node runs
+//     `drbdadm resize`. The request and the flag go once every replica
+//     reports the DRBD device at the new size (resize.go);
 //   - a volume definition gets DRBD_INITIALIZED once any replica reports
 //     the volume UpToDate, after which no satellite skips the initial
 //     sync for it again (research/linstor-server.md §3);

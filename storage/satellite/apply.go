@@ -181,6 +181,10 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		return false, r.doSnapshot(ctx, a)
 	case RunVerify:
 		return r.runVerify(ctx, a)
+	case GrowLV:
+		return false, r.growLV(ctx, a)
+	case ResizeDRBD:
+		return false, r.runResize(ctx, a)
 	case RemoveRes:
 		for _, p := range []string{ResPath(a.Resource), ResPath(a.Resource) + ".bak"} {
 			if _, err := r.FS.Remove(p); err != nil {

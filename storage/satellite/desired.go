@@ -112,6 +112,13 @@ type DesiredVolume struct {
 	// blocks read as zeros on every replica: the condition for skipping
 	// the initial sync.
 	Thin bool
+	// Resize is the volume definition's flag RESIZE: a grow is under
+	// way and not yet completed by the controller.
+	Resize bool
+	// ResizeRequest is the volume definition's PropResizeRequest when it
+	// names this node ("<node>/<size KiB>"): this node is to run
+	// `drbdadm resize` for the grow. Empty otherwise.
+	ResizeRequest string
 }
 
 // Key is "VG/LV", the key of Observed.LVs.
@@ -184,7 +191,12 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 	dr.VerifyRequest = def.Props[PropVerifyRequest]
 	for _, vd := range def.VolumeDefinitions {
 		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB,
-			Initialized: vd.Flags.Has(model.VdFlagDrbdInitialized)}
+			Initialized: vd.Flags.Has(model.VdFlagDrbdInitialized), Resize: vd.Flags.Has(model.VdFlagResize)}
+		if req := vd.Props[PropResizeRequest]; v.Resize && !dr.Diskless {
+			if n, _, ok := ParseResizeRequest(req); ok && model.SameName(n, node) {
+				v.ResizeRequest = req
+			}
+		}
 		if !v.Diskless {
 			vol, ok := r.Volume(vd.VolumeNumber)
 			if !ok {

@@ -113,6 +113,26 @@
 //     when the node no longer has the resource. Snapshot LVs are never
 //     orphans and never removed otherwise.
 //
+// # Online grow
+//
+// A volume definition's size only grows (state.ModifyVolumeDefinition sets
+// it with the flag RESIZE). A diskful volume whose LV is smaller than
+// GrossKiB of the new size gets [GrowLV] (`lvextend --size <N>k VG/LV`,
+// rounded to the extent size as at creation) whenever DRBD holds the disk
+// or the LV has no metadata yet; that is safe with or without the flag,
+// since DRBD does not use the new space before `drbdadm resize`. An LV
+// with metadata that DRBD does not hold is attached at its old size first:
+// its internal metadata sits at the old end. Nothing is ever shrunk. Each
+// report lists every volume's LV and DRBD device size (NodeReport.Sizes).
+// The controller then names one node in PropResizeRequest on the volume
+// definition, and that node plans [ResizeDRBD] (`drbdadm -vvv --
+// --assume-clean resize RES/VNR` for a thin volume, as LINSTOR does: the
+// grown area reads as zeros on every replica) once per request, only in a
+// pass that plans nothing else for the resource, while its disk is
+// UpToDate, its LV grown, its device still smaller and every diskful peer
+// connected with no resync; again after ResizeRetryInterval if the device
+// has not grown (resize.go).
+//
 // # Sizes
 //
 // A diskful volume's LV holds the data and DRBD's internal metadata for

@@ -56,6 +56,12 @@ const (
 	RemoveSnapshot Kind = "RemoveSnapshot"
 	// RunVerify starts DRBD online verify (verify.go).
 	RunVerify Kind = "RunVerify"
+	// GrowLV is `lvextend --size <N>k VG/LV`: the backing LV of a volume
+	// whose definition grew (resize.go).
+	GrowLV Kind = "GrowLV"
+	// ResizeDRBD is `drbdadm -vvv [-- --assume-clean] resize RES/VNR` on
+	// the node the controller named (resize.go).
+	ResizeDRBD Kind = "ResizeDRBD"
 )
 
 // Action is one step of a plan. Which fields are set depends on Kind.
@@ -67,11 +73,14 @@ type Action struct {
 	VG       string // LV actions
 	ThinPool string // CreateLV
 	LV       string
-	SizeKiB  int64  // CreateLV: the LV size (gross, extent-rounded)
+	SizeKiB  int64  // CreateLV, GrowLV: the LV size (gross, extent-rounded)
 	Peers    int    // CreateMD: --max-peers
 	Res      []byte // WriteRes
 	Snapshot string // snapshot actions: the snapshot definition's name
-	RunID    string // RunVerify: the verify request it answers
+	RunID    string // RunVerify, ResizeDRBD: the request it answers
+	// AssumeClean is set on a ResizeDRBD of a thin volume: the grown
+	// area reads as zeros on every replica and is not resynchronized.
+	AssumeClean bool
 }
 
 // String is a one-line description for logs and reports.
@@ -81,7 +90,9 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s %s/%s %dKiB in %s/%s", a.Kind, a.VG, a.LV, a.SizeKiB, a.VG, a.ThinPool)
 	case ActivateLV, RemoveLV:
 		return fmt.Sprintf("%s %s/%s", a.Kind, a.VG, a.LV)
-	case CreateMD, WipeMD, SkipInitialSync:
+	case GrowLV:
+		return fmt.Sprintf("%s %s/%s to %dKiB", a.Kind, a.VG, a.LV, a.SizeKiB)
+	case CreateMD, WipeMD, SkipInitialSync, ResizeDRBD:
 		return fmt.Sprintf("%s %s/%d", a.Kind, a.Resource, a.Volume)
 	case SuspendIO, TakeSnapshot, ResumeIO, RemoveSnapshot:
 		return a.snapshotString()
@@ -159,6 +170,7 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			p.Actions = append(p.Actions, snaps...)
 			if err == nil && len(acts) == 0 && len(snaps) == 0 {
 				p.Actions = append(p.Actions, planVerify(d, got)...)
+				p.Actions = append(p.Actions, planResize(d, got, want.Now)...)
 			}
 		}
 		if err != nil {
@@ -200,7 +212,7 @@ func Plan(want DesiredState, got Observed) PlanResult {
 }
 
 func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error) {
-	var acts, mds []Action
+	var acts, mds, grows []Action
 	k, up := got.DRBD[d.Name]
 	needAdjust := !up
 	for _, v := range d.Volumes {
@@ -219,15 +231,23 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 		case !slices.Contains(lv.Tags, lvm.Tag):
 			p.Orphans = append(p.Orphans, Orphan{"lv", v.Key(), "has the name of volume " + fmt.Sprint(v.Number) + " of " + d.Name + " but not the tag " + lvm.Tag + "; pvehci does not use or remove LVs it did not make: rename it, or tag it if it really is this volume"})
 			return nil, fmt.Errorf("volume %d: %s exists but is not tagged %s; left alone", v.Number, v.Key(), lvm.Tag)
-		case int64(lv.Size/1024) < v.GrossKiB:
-			// LINSTOR #523: a backing LV smaller than the DRBD device
-			// fails adjust; refuse before attaching.
-			return nil, fmt.Errorf("volume %d: %s is %d KiB but DRBD needs %d KiB; grow it with lvextend -L %dk", v.Number, v.Key(), lv.Size/1024, v.GrossKiB, v.GrossKiB)
 		}
+		// A volume whose definition grew: its LV is extended to the new
+		// gross size (resize.go). While DRBD holds the disk, DRBD moves
+		// its internal metadata at `drbdadm resize`; an LV without
+		// metadata has none to move. An LV with metadata that DRBD does
+		// not hold is attached at its old size first and grown in a
+		// later pass, since growing it would leave the metadata short of
+		// the LV's end, where attach looks for it (drbdadm check-resize).
+		grow := int64(lv.Size/1024) < v.GrossKiB
+		growLV := Action{Kind: GrowLV, Resource: d.Name, Volume: v.Number, VG: v.VG, LV: v.LV, SizeKiB: roundUp(v.GrossKiB, ext)}
 		if !lv.Attr.Active() {
 			acts = append(acts, Action{Kind: ActivateLV, Resource: d.Name, Volume: v.Number, VG: v.VG, LV: v.LV})
 		}
 		if attached(k, v.Number) {
+			if grow {
+				grows = append(grows, growLV)
+			}
 			continue
 		}
 		needAdjust = true
@@ -239,6 +259,9 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 			return nil, fmt.Errorf("volume %d: %s was not probed for DRBD metadata; the next pass will", v.Number, v.Key())
 		}
 		if !has {
+			if grow {
+				grows = append(grows, growLV)
+			}
 			mds = append(mds, Action{Kind: CreateMD, Resource: d.Name, Volume: v.Number, Minor: v.Minor, VG: v.VG, LV: v.LV, Peers: d.PeerSlots})
 		}
 	}
@@ -248,8 +271,14 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 	}
 	acts = append(acts, mds...)
 	if len(acts) > 0 || needAdjust || kernelDiffers(d, k) {
-		acts = append(acts, Action{Kind: Adjust, Resource: d.Name})
+		acts = append(grows, append(acts, Action{Kind: Adjust, Resource: d.Name})...)
 		return acts, nil
+	}
+	if len(grows) > 0 {
+		// Growing an attached disk changes nothing DRBD runs: no
+		// adjust. The controller asks for `drbdadm resize` once every
+		// replica has grown.
+		return grows, nil
 	}
 	// The kernel runs exactly what the .res says: its connections are
 	// the desired ones, so their states can be trusted for the decision.

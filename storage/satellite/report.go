@@ -48,6 +48,13 @@ type NodeReport struct {
 	// Verifies are the online verifies this node started for a job run
 	// (PropVerifyRequest), by resource.
 	Verifies []VerifyReport `json:"verifies,omitempty"`
+	// Sizes are the LV and DRBD device sizes of every volume of the
+	// node's resources (not those being taken down): the controller
+	// drives a grow with them (resize.go).
+	Sizes []VolumeSize `json:"sizes,omitempty"`
+	// Resizes are the `drbdadm resize` runs of this node that answer a
+	// current PropResizeRequest.
+	Resizes  []ResizeReport `json:"resizes,omitempty"`
 	Failed   []FailedAction `json:"failed,omitempty"`
 	Problems []string       `json:"problems,omitempty"`
 	Orphans  []Orphan       `json:"orphans,omitempty"`
@@ -80,6 +87,16 @@ func (r NodeReport) Resource(name string) (drbd.ObservedResource, bool) {
 	return drbd.ObservedResource{}, false
 }
 
+// Size returns the sizes of one volume of a resource.
+func (r NodeReport) Size(rsc string, vnr int) (VolumeSize, bool) {
+	for _, s := range r.Sizes {
+		if s.Resource == rsc && s.Volume == vnr {
+			return s, true
+		}
+	}
+	return VolumeSize{}, false
+}
+
 // Pool returns the report on one storage pool.
 func (r NodeReport) Pool(name string) (PoolReport, bool) {
 	for _, p := range r.Pools {
@@ -109,6 +126,8 @@ func BuildReport(node string, st *state.State, want DesiredState, got Observed, 
 		out.Resources = append(out.Resources, got.DRBD[name])
 	}
 	out.Verifies = verifyReports(want, got)
+	out.Sizes = volumeSizes(want, got)
+	out.Resizes = resizeReports(want, got)
 	for _, key := range sortedKeys(got.LVs) {
 		switch lv := got.LVs[key]; {
 		case !slices.Contains(lv.Tags, lvm.Tag):

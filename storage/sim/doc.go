@@ -81,6 +81,7 @@
 //	drbdadm [-c FILE] adjust|up|down|primary [--force]|secondary RES
 //	drbdadm [-c FILE] new-current-uuid --clear-bitmap RES[/VOL]
 //	drbdadm [-c FILE] suspend-io|resume-io|disconnect|verify RES[/VOL]
+//	drbdadm [-c FILE] [-- --assume-clean|--assume-peer-has-space] resize RES[/VOL]
 //	drbdadm [-c FILE] connect [--discard-my-data] RES
 //	drbdsetup events2 --now [--statistics] [RES|all]
 //	drbdsetup status --json [RES]
@@ -145,7 +146,14 @@
 //     (13.1.1, 2.14); refused with (-2) when a Primary would be left
 //     without UpToDate data;
 //   - online verify (2.9, 11.9) compares peers' blocks and marks the
-//     differing ones, resynchronized at the next connect.
+//     differing ones, resynchronized at the next connect;
+//   - online grow (`drbdadm resize`, drbdadm(8)): the device grows on
+//     every connected node to the smallest backing size of the connected
+//     diskful replicas less their metadata; a diskful peer that is not
+//     connected keeps the last agreed size (unless
+//     --assume-peer-has-space); only the new area is synchronized, from
+//     the node that ran the command, or not at all with --assume-clean;
+//     refused during a resync and on a diskless node (resize.go).
 //
 // Exit codes and messages follow drbd-utils where known (10 kernel
 // failure, 11 state change failed, 17 failed promotion, 20 no module);
@@ -167,7 +175,9 @@
 // that the kernel would block until resume-io returns EAGAIN instead), the
 // live events2 stream (only --now), drbdadm's fallback config files
 // (/etc/drbd-90.conf and the like), -c FILE resolved under the root, dry
-// runs, resize, the drbdadm attach and detach commands (adjust does
+// runs, resize --size (shrinking) and resize's activity-log options,
+// check-resize (moving the internal metadata of a disk grown while DRBD
+// was down), the drbdadm attach and detach commands (adjust does
 // both), forget-peer, del-peer, set-gi and the other
 // drbdmeta commands (create-md goes through drbdadm), the history UUIDs
 // and most flag columns of get-gi, fencing handlers and automatic

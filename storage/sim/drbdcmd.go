@@ -68,7 +68,7 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 		case strings.HasPrefix(a, "--max-peers="):
 			fmt.Sscanf(strings.TrimPrefix(a, "--max-peers="), "%d", &maxPeers)
 		case a == "--":
-		case a == "--force" || a == "--discard-my-data" || a == "--clear-bitmap":
+		case a == "--force" || a == "--discard-my-data" || a == "--clear-bitmap" || a == "--assume-clean" || a == "--assume-peer-has-space":
 			flags[a] = true
 		case a == "-d" || a == "--dry-run":
 			o.notModelled("drbdadm", "--dry-run")
@@ -238,6 +238,10 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 	case "verify":
 		if needUp() {
 			n.verify(o, r, vol)
+		}
+	case "resize":
+		if needUp() {
+			n.resize(o, r, vol, flags["--assume-clean"], flags["--assume-peer-has-space"])
 		}
 	default:
 		o.notModelled("drbdadm", "command "+command)
