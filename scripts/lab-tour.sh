@@ -60,6 +60,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":"snap1"}' "$(e
 "$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS"
 "$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS" | grep "snap1" | grep -q Successful || fail "snap1 is not Successful"
 
+step "Grow the VM's disk by 1 GiB online, as the Proxmox plugin does on qm resize"
+api1=$(echo "$LS_CONTROLLERS" | cut -d, -f1)
+size=$(curl -s "$api1/v1/resource-definitions/$rd/volume-definitions/0" | sed -n 's/.*"size_kib":\([0-9]*\).*/\1/p')
+[ -n "$size" ] || fail "no size for $rd volume 0"
+t0=$(date +%s.%N)
+answer=$(curl -s -w '\n%{http_code}' -X PUT -d "{\"size_kib\": $((size + 1048576))}" "$api1/v1/resource-definitions/$rd/volume-definitions/0")
+code=$(echo "$answer" | tail -1)
+echo "PUT …/volume-definitions/0 size_kib $size -> $((size + 1048576)): HTTP $code in $(awk -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+[ "$code" = 200 ] || fail "resize answered $code: $answer"
+echo "$answer" | grep -q 'not finished' && fail "the resize did not complete: $answer"
+curl -s "$api1/v1/view/resources?resources=$rd" | grep -o '"allocated_size_kib":[0-9]*\|"usable_size_kib":[0-9]*' | sort -u | head -4
+
 step "Corrupt a block of n2's copy behind DRBD's back; a weekly verify job, run now, finds it"
 "$PVEHCI" lab corrupt n2 "$rd"
 "$PVEHCI" lab exec n1 -- schedule add verify-tour --cron '42 0 * * 0' --kind verify --target "resource-definition:$rd"
