@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -count=1 -timeout 20m
 BENCH       ?= .
 
-.PHONY: all build lab test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean
+.PHONY: all build lab test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean test-vm
 
 all: build
 
@@ -61,3 +61,8 @@ docs:
 
 clean:
 	rm -rf bin
+
+## test-vm: the VM tier: bootstrap against a real kernel and systemd in a qemu VM (root; see docs/development.md).
+test-vm: build
+	bash scripts/vm/build-image.sh
+	PVEHCI_VM_PVEHCI=$(CURDIR)/$(BIN) $(GO) test -tags vm -exec $(CURDIR)/scripts/vm/vmexec ./bootstrap/ -run VM -v -count=1

@@ -49,12 +49,19 @@ func inspectDisk(ctx context.Context, h *Host, disk string, pvs []lvm.PV) (diskS
 		return diskState{}, fmt.Errorf("reading lsblk's answer for %s: %w", disk, err)
 	}
 	// Without a NAME column lsblk prints a flat list rather than a tree:
-	// the disk, then its partitions and the devices stacked on it.
-	if len(rep.Blockdevices) == 0 || rep.Blockdevices[0].Path != disk {
+	// the disk and, in an order that varies between versions (Debian
+	// 12's lists the disk after the LVM volumes on it), its partitions
+	// and the devices stacked on it.
+	i := slices.IndexFunc(rep.Blockdevices, func(b blockDevice) bool { return b.Path == disk })
+	if i < 0 {
 		return diskState{}, fmt.Errorf("disk %s: lsblk does not know it as a block device; check the disks list of this node in the cluster file", disk)
 	}
-	dev := rep.Blockdevices[0]
-	dev.Children = append(dev.Children, rep.Blockdevices[1:]...)
+	dev := rep.Blockdevices[i]
+	for j, b := range rep.Blockdevices {
+		if j != i {
+			dev.Children = append(dev.Children, b)
+		}
+	}
 	st := diskState{Path: disk}
 	switch dev.Type {
 	case "disk", "loop", "mpath":

@@ -62,6 +62,13 @@ func (j *journal) WriteFile(name string, data []byte, perm fs.FileMode, opts hos
 	if err := j.remember(name); err != nil {
 		return false, err
 	}
+	if opts.Backup {
+		// The FS writes NAME.bak itself; it is put back too, or the
+		// admin's own backup would be lost to ours.
+		if err := j.remember(name + ".bak"); err != nil {
+			return false, err
+		}
+	}
 	return j.FS.WriteFile(name, data, perm, opts)
 }
 

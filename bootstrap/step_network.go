@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pvehci/pvehci/bootstrap/cluster"
 	"github.com/pvehci/pvehci/internal/run"
@@ -89,7 +90,7 @@ func networkStep(o Options) Step {
 			}
 			return acts, nil
 		},
-		verify: func(ctx context.Context, h *Host) error { return verifyNetwork(ctx, h, o) },
+		verify: func(ctx context.Context, h *Host) error { return settleNetwork(ctx, h, o) },
 	}}
 }
 
@@ -109,10 +110,50 @@ func networkUp(ctx context.Context, h *Host, o Options) bool {
 	return verifyNetwork(ctx, h, o) == nil
 }
 
+// linkSettle bounds the wait for links that ifreload configured to come
+// up: a bridge follows its ports after a moment (0.5 s on the VM tier), an
+// LACP bond after its partner agrees (1-3 s).
+const linkSettle = 30 * time.Second
+
+// settleNetwork verifies the network, waiting while the only problems are
+// links not up yet; anything else fails at once.
+func settleNetwork(ctx context.Context, h *Host, o Options) error {
+	deadline := time.Now().Add(linkSettle)
+	for {
+		err := verifyNetwork(ctx, h, o)
+		var down *linksDownError
+		if err == nil || !errors.As(err, &down) || !down.onlyDown || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// linksDownError is a network that is not as configured.
+type linksDownError struct {
+	problems []string
+	// onlyDown is true when every problem is a link that is not up yet.
+	onlyDown bool
+}
+
+func (e *linksDownError) Error() string {
+	return "the network is not as configured (ifquery -a -c shows the differences): " + strings.Join(e.problems, "; ")
+}
+
 // verifyNetwork checks through netlink what ifreload should have done.
 func verifyNetwork(ctx context.Context, h *Host, o Options) error {
 	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	onlyDown := true
+	add := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+		if !strings.Contains(format, " is down") {
+			onlyDown = false
+		}
+	}
 	link := func(name string) (Link, bool) {
 		l, err := h.Net.Link(ctx, name)
 		if errors.Is(err, ErrNoLink) {
@@ -169,7 +210,7 @@ func verifyNetwork(ctx context.Context, h *Host, o Options) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("the network is not as configured (ifquery -a -c shows the differences): %s", strings.Join(problems, "; "))
+		return &linksDownError{problems: problems, onlyDown: onlyDown}
 	}
 	return nil
 }

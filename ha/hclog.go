@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -49,7 +50,35 @@ func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all = append(all, h.args...)
 	all = append(all, args...)
+	for i := 1; i < len(all); i += 2 {
+		all[i] = hclogValue(all[i])
+	}
 	h.l.Log(context.Background(), lvl, msg, all...)
+}
+
+// hclogValue renders what hclog renders itself: hclog.Fmt values are
+// printf'd, and values with a String method (raft's servers and nodes)
+// are shown by it rather than as their JSON (often just {}).
+func hclogValue(v any) (out any) {
+	defer func() {
+		if recover() != nil { // a String method on a nil pointer
+			out = fmt.Sprintf("%v", v)
+		}
+	}()
+	switch x := v.(type) {
+	case hclog.Format:
+		if len(x) > 0 {
+			if f, ok := x[0].(string); ok {
+				return fmt.Sprintf(f, x[1:]...)
+			}
+		}
+		return fmt.Sprint(x...)
+	case error:
+		return x.Error()
+	case fmt.Stringer:
+		return x.String()
+	}
+	return v
 }
 
 func (h *slogHCLog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }

@@ -21,6 +21,8 @@ type DBusSystemd struct {
 var _ bootstrap.Systemd = (*DBusSystemd)(nil)
 
 // NewDBusSystemd connects to systemd on the system bus. Close it when done.
+// The connection lives as long as ctx: give it the command's context, not a
+// short dial timeout, or later calls fail with "connection closed by user".
 func NewDBusSystemd(ctx context.Context) (*DBusSystemd, error) {
 	conn, err := sddbus.NewSystemConnectionContext(ctx)
 	if err != nil {

@@ -193,6 +193,12 @@ func (h *Host) lsblkRows(d *disk, nodeps bool) []lsblkRow {
 			}
 			rows = append(rows, lsblkRow{path: dm(lv.name + "_tdata"), typ: "lvm", size: lv.size})
 		}
+		// Seen on the VM tier (Debian 12's lsblk 2.38.1, a PV with an
+		// active thin pool): without a NAME column the disk itself comes
+		// after the devices stacked on it.
+		if len(rows) > 1 {
+			rows = append(rows[1:], rows[0])
+		}
 	}
 	return rows
 }

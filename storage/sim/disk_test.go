@@ -114,7 +114,10 @@ func TestBootstrapStorageStep(t *testing.T) {
 		res.Stderr != "wipefs: error: /dev/vdb: probing initialization failed: Device or resource busy\n" {
 		t.Errorf("wipefs of a busy PV = %+v", res)
 	}
-	if out := mustLsblk(t, h, lsblkArgv("/dev/vdb")); *out.Blockdevices[0].Fstype != "LVM2_member" {
+	// The disk comes last, after the pool's devices (as Debian 12's lsblk
+	// lists it without a NAME column).
+	if out := mustLsblk(t, h, lsblkArgv("/dev/vdb")); len(out.Blockdevices) < 2 || out.Blockdevices[len(out.Blockdevices)-1].Fstype == nil ||
+		*out.Blockdevices[len(out.Blockdevices)-1].Fstype != "LVM2_member" || out.Blockdevices[0].Type != "lvm" {
 		t.Errorf("lsblk of a PV = %+v", out)
 	}
 	// A thin volume in the new pool works as in a pool from AddThinPool.
