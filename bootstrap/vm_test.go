@@ -539,3 +539,41 @@ func (n *settlingNet) Link(ctx context.Context, name string) (bootstrap.Link, er
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestVMSysfsSoftRoCE reads a real kernel's /sys/class/infiniband: a
+// soft-RoCE device (rdma_rxe) on a veth is a port whose link layer is
+// Ethernet, ACTIVE while the veth has carrier, and without an IPoIB
+// netdev. (A veth, not eth0: the bootstrap test may have enslaved eth0.)
+func TestVMSysfsSoftRoCE(t *testing.T) {
+	inVM(t)
+	ctx := context.Background()
+	sh(t, "modprobe", "rdma_rxe")
+	sh(t, "ip", "link", "add", "vrxe0", "type", "veth", "peer", "name", "vrxe1")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "vrxe0").Run() })
+	sh(t, "ip", "link", "set", "vrxe0", "up")
+	sh(t, "ip", "link", "set", "vrxe1", "up")
+	sh(t, "rdma", "link", "add", "rxe0", "type", "rxe", "netdev", "vrxe0")
+	t.Cleanup(func() { exec.Command("rdma", "link", "delete", "rxe0").Run() })
+	shLog(t, "rdma", "link", "show")
+	var ports []bootstrap.IBPort
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		ports, err = hostos.Sysfs{}.Ports(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ports) == 1 && ports[0].State == "ACTIVE" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(ports) != 1 {
+		t.Fatalf("ports = %+v, want rxe0 port 1", ports)
+	}
+	p := ports[0]
+	t.Logf("rxe0: %+v", p)
+	if p.Device != "rxe0" || p.Port != 1 || p.LinkLayer != "Ethernet" || p.State != "ACTIVE" || p.NetDev != "" || len(p.GUID) != 16 {
+		t.Errorf("rxe0 port = %+v, want port 1, Ethernet, ACTIVE, no IPoIB netdev, a 16-digit GUID", p)
+	}
+}
