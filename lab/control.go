@@ -109,6 +109,13 @@ func (l *Lab) Serve(ctx context.Context) error {
 		}
 		return l.Bootstrap(r.Context(), req.Node, req.Plan)
 	})
+	handle("POST /disk/fail", func(r *http.Request) (any, error) {
+		var req NodeRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, l.FailDisk(req.Node)
+	})
 	handle("POST /heal", func(r *http.Request) (any, error) { l.Heal(); return nil, nil })
 	handle("GET /vms", func(r *http.Request) (any, error) { return l.VMs(), nil })
 	handle("POST /vm/create", func(r *http.Request) (any, error) {

@@ -492,6 +492,17 @@ func tail(path string, lines int) string {
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
+// FailDisk makes a node's disk (the one under its thin pool) fail as a dead
+// drive does: DRBD detaches every replica there and serves it through the
+// peers; the satellite's attempts to attach it again fail.
+func (l *Lab) FailDisk(node string) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	return n.host.FailDisk(diskPath)
+}
+
 // Corrupt flips the bytes of block 3 (4 KiB at 12 KiB) of volume 0 of rd
 // on node's backing LV, behind DRBD's back: what a failing disk or a bad
 // cable leaves, and what an online verify must find.

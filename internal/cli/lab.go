@@ -86,6 +86,10 @@ func labCommand(e env) *ucli.Command {
 			simple("corrupt", "flip a block of a resource's backing volume on one node, behind DRBD's back (for online verify to find)", "NODE RESOURCE", 2, "/corrupt",
 				func(a []string) (any, error) { return lab.CorruptRequest{Node: a[0], Resource: a[1]}, nil }),
 			simple("heal", "restore every simulated link", "", 0, "/heal", func([]string) (any, error) { return struct{}{}, nil }),
+			{Name: "disk", Usage: "faults of a node's disk", Commands: []*ucli.Command{
+				simple("fail", "make a node's disk fail as a dead drive: every I/O on it errors, DRBD detaches its replicas there", "NODE", 1, "/disk/fail",
+					func(a []string) (any, error) { return lab.NodeRequest{Node: a[0]}, nil }),
+			}},
 			{Name: "vm", Usage: "simulated Proxmox VMs whose disks are made through the plugin's REST calls", Commands: []*ucli.Command{
 				{Name: "create", Usage: "create a VM with one disk on the drbd storage and start it on a node", ArgsUsage: "VMID",
 					Flags: []ucli.Flag{dirFlag, &ucli.StringFlag{Name: "node", Usage: "the node to run it on", Value: "n1"},

@@ -20,6 +20,8 @@ type disk struct {
 
 	pv bool         // carries an LVM2 label (pvcreate)
 	vg *volumeGroup // the VG it is a PV of, nil if none
+
+	failed bool // FailDisk: every I/O on it fails
 }
 
 // extents is how many extents of size ext the disk gives a VG: the device

@@ -483,6 +483,10 @@ func (h *Host) attach(o *output, d *drbdHost, r *drbdRes, dv *drbdVol, v resVolu
 		return false
 	}
 	dev, err := h.Device(v.disk)
+	if err == nil && dev.onFailedDisk() {
+		dev.Close()
+		err = fmt.Errorf("I/O error")
+	}
 	if err != nil {
 		return failed("Failure: (104) Can not open backing device.")
 	}

@@ -516,6 +516,9 @@ func (d *Device) Size() int64 {
 func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	d.h.mu.Lock()
 	defer d.h.mu.Unlock()
+	if err := d.failedIO("read", off); err != nil {
+		return 0, err
+	}
 	lv := d.lv
 	if off < 0 {
 		return 0, &IOError{Op: "read", Path: d.path, Off: off, Err: syscall.EINVAL}
@@ -552,6 +555,9 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	d.h.mu.Lock()
 	defer d.h.mu.Unlock()
+	if err := d.failedIO("write", off); err != nil {
+		return 0, err
+	}
 	lv := d.lv
 	if lv.readOnly {
 		return 0, &IOError{Op: "write", Path: d.path, Off: off, Err: syscall.EROFS}
