@@ -122,7 +122,18 @@ func (h *Handler) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 // and present on every diskful replica, with no replica in use. It
 // records LINSTOR's resource property RollbackTarget on each replica and
 // waits until the satellites have rolled back and removed it.
+// errNoSnapshotRestore refuses what the satellites cannot do yet.
+func errNoSnapshotRestore(what string) *apiError {
+	return &apiError{status: http.StatusNotImplemented,
+		rc:  rc(unknownAPICall, "pvehci's satellites cannot %s yet; nothing was changed", what),
+		fix: "restore the VM from a backup (vzdump) instead; pvehci keeps the snapshot"}
+}
+
 func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
+	if !h.opts.RestoresSnapshots {
+		writeFailure(w, h.opts.Clock, errNoSnapshotRestore("roll a resource back to a snapshot"))
+		return
+	}
 	var req rollbackRequest
 	rdName, snap := r.PathValue("rd"), r.PathValue("snap")
 	h.mutate(w, r, change{obj: model.ObjSnapshotDefinition, op: linstor.MaskMod, status: http.StatusOK, body: &req, allowEmpty: true,
@@ -278,6 +289,10 @@ func (h *Handler) restoreVolumeDefinitions(w http.ResponseWriter, r *http.Reques
 // RESTORE_FROM_SNAPSHOT, from which the satellite creates the volumes as
 // copies of the snapshot instead of empty ones.
 func (h *Handler) restoreResources(w http.ResponseWriter, r *http.Request) {
+	if !h.opts.RestoresSnapshots {
+		writeFailure(w, h.opts.Clock, errNoSnapshotRestore("restore a snapshot into a new resource"))
+		return
+	}
 	var req snapshotRestoreRequest
 	rdName, snap := r.PathValue("rd"), r.PathValue("snap")
 	var p placed
