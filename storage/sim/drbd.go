@@ -444,6 +444,9 @@ func (n *Network) resync(limit int) {
 						continue
 					}
 					src, dst := r.vols[nr], p.vols[nr]
+					if src.backing == nil || dst == nil || dst.backing == nil {
+						continue // a disk went away (detached, failed) mid-resync
+					}
 					pc := p.conns[r.self.nodeID]
 					blocks := slices.Sorted(func(yield func(uint64) bool) {
 						for b := range src.meta.oos[p.self.nodeID] {

@@ -71,9 +71,15 @@ func (n *Network) detachFailed(h *Host) {
 			}
 			v.backing.Close()
 			v.backing, v.meta, v.disk = nil, nil, drbd.DiskDiskless
+			// A resync to or from this disk ends with it, on both sides.
 			for _, c := range r.conns {
 				if pv := c.pv[v.nr]; pv != nil && pv.repl.HasProgress() {
 					pv.repl, pv.total, pv.done = drbd.ReplEstablished, 0, 0
+					if p := n.peerRes(r, c); p != nil {
+						if x := p.conns[r.self.nodeID].pv[v.nr]; x != nil {
+							x.repl, x.total, x.done = drbd.ReplEstablished, 0, 0
+						}
+					}
 				}
 			}
 		}
