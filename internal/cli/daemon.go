@@ -47,6 +47,8 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "root", Usage: "file system root the satellite writes under (the lab gives each node its own)", Value: "/", Hidden: true},
 			&ucli.StringFlag{Name: "kernel-socket", Usage: "run storage commands through the lab's simulated kernel at this socket", Hidden: true},
 			&ucli.DurationFlag{Name: "relocate-delay", Usage: "how long a VM runs on a diskless client before its replica follows it, when DrbdOptions/auto-diskful is unset; negative: only where auto-diskful is set", Value: relocate.DefaultDelay},
+			&ucli.IntFlag{Name: "relocate-per-node", Usage: "relocations a node may be the target or source of at once (each is a full sync)", Value: relocate.DefaultPerNode},
+			&ucli.IntFlag{Name: "relocate-per-cluster", Usage: "relocations in the whole cluster at once", Value: relocate.DefaultPerCluster},
 			&ucli.StringFlag{Name: "pve-api", Usage: "the Proxmox API (https://NODE:8006) relocation reads VM places and migrations from; empty: DRBD roles only"},
 			&ucli.StringFlag{Name: "pve-token-file", Usage: "file holding the PVE API token USER@REALM!TOKENID=SECRET (PVEAuditor on / suffices)"},
 			&ucli.StringFlag{Name: "pve-ca", Usage: "PEM CA of the PVE API's certificate", Value: "/etc/pve/pve-root-ca.pem"},
@@ -88,6 +90,11 @@ func daemonCommand(e env) *ucli.Command {
 			case "off":
 				apiListen = ""
 			}
+			for _, f := range []string{"relocate-per-node", "relocate-per-cluster"} {
+				if c.Int(f) < 1 {
+					return usageError{fmt.Errorf("--%s %d: give 1 or more (to turn relocation off, use a negative --relocate-delay)", f, c.Int(f))}
+				}
+			}
 			var sat *daemon.SatelliteConfig
 			if c.Bool("satellite") {
 				if sat, err = satelliteConfig(c.String("root"), c.String("kernel-socket"), node, c.Duration("satellite-interval")); err != nil {
@@ -101,7 +108,8 @@ func daemonCommand(e env) *ucli.Command {
 			return daemon.Run(ctx, daemon.Config{
 				PVE:        pveClient,
 				Satellite:  sat,
-				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay")},
+				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay"),
+					PerNode: int(c.Int("relocate-per-node")), PerCluster: int(c.Int("relocate-per-cluster"))},
 				NodeName:   node,
 				DataDir:    c.String("data-dir"),
 				PeerListen: c.String("peer-listen"),
