@@ -41,19 +41,27 @@ const (
 
 func linkObj(name string) Object { return Object{"link", name} }
 
+// linksCheck runs judge on this node's links; without a network source (a
+// test of other checks) it judges nothing.
+func linksCheck(judge func(ctx context.Context, in *Inputs, links []NetLink) []Finding) func(context.Context, *Inputs) []Finding {
+	return func(ctx context.Context, in *Inputs) []Finding {
+		if in.src.Network == nil {
+			return nil
+		}
+		links, err := in.NetLinks(ctx)
+		if err != nil {
+			return unknown("the network interfaces (netlink)", "ip -br link")
+		}
+		return judge(ctx, in, links)
+	}
+}
+
 func networkChecks() []Check {
 	return []Check{
 		{
 			Code:  BondDegraded,
 			Title: "bonds and their NICs",
-			Run: func(ctx context.Context, in *Inputs) []Finding {
-				if in.src.Network == nil {
-					return nil // not asked for (tests of other checks)
-				}
-				links, err := in.NetLinks(ctx)
-				if err != nil {
-					return unknown("the network interfaces (netlink)", "ip -br link")
-				}
+			Run: linksCheck(func(ctx context.Context, in *Inputs, links []NetLink) []Finding {
 				var out []Finding
 				bonds := 0
 				for _, b := range links {
@@ -87,7 +95,7 @@ func networkChecks() []Check {
 					return []Finding{{Severity: OK, Message: fmt.Sprintf("%d bond(s) with every NIC up", bonds)}}
 				}
 				return out
-			},
+			}),
 		},
 		{
 			Code:  RDMAPortInactive,
@@ -123,14 +131,7 @@ func networkChecks() []Check {
 			Code:      IPoIBDown,
 			Title:     "IP-over-InfiniBand interfaces",
 			DependsOn: []Code{RDMAPortInactive},
-			Run: func(ctx context.Context, in *Inputs) []Finding {
-				if in.src.Network == nil {
-					return nil // not asked for (tests of other checks)
-				}
-				links, err := in.NetLinks(ctx)
-				if err != nil {
-					return unknown("the network interfaces (netlink)", "ip -br link")
-				}
+			Run: linksCheck(func(ctx context.Context, in *Inputs, links []NetLink) []Finding {
 				var out []Finding
 				n := 0
 				for _, l := range links {
@@ -157,7 +158,7 @@ func networkChecks() []Check {
 					return []Finding{{Severity: OK, Message: fmt.Sprintf("%d IPoIB interface(s) up", n)}}
 				}
 				return out
-			},
+			}),
 		},
 	}
 }

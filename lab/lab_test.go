@@ -44,10 +44,18 @@ func TestMain(m *testing.M) {
 // tests do not meet a lab someone runs on the default addresses.
 func startLab(t *testing.T, nodes int, base string) *Lab {
 	t.Helper()
+	return startLabWith(t, Config{Nodes: nodes, AddrBase: netip.MustParseAddr(base)})
+}
+
+// startLabWith starts a lab from cfg (a fresh directory, the test binary,
+// logs to the test) and stops it when the test ends, printing the
+// daemons' last log lines when it failed.
+func startLabWith(t *testing.T, cfg Config) *Lab {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := Start(ctx, Config{Dir: t.TempDir(), Nodes: nodes, AddrBase: netip.MustParseAddr(base), Binary: binary,
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	cfg.Dir, cfg.Binary, cfg.Log = t.TempDir(), binary, slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	l, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +64,7 @@ func startLab(t *testing.T, nodes int, base string) *Lab {
 			for _, n := range l.Nodes {
 				if b, err := os.ReadFile(filepath.Join(n.Dir, "daemon.log")); err == nil {
 					lines := strings.Split(string(b), "\n")
-					t.Logf("log of %s:\n%s", n.Name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+					t.Logf("log of %s:\n%s", n.Name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
 				}
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,25 +20,7 @@ import (
 // startRelocLab is startLab with a relocation delay of its own.
 func startRelocLab(t *testing.T, delay time.Duration) *Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	l, err := Start(ctx, Config{Dir: t.TempDir(), AddrBase: randomBase(), Binary: binary, RelocateDelay: delay,
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range l.Nodes {
-				if b, err := os.ReadFile(filepath.Join(n.Dir, "daemon.log")); err == nil {
-					lines := strings.Split(string(b), "\n")
-					t.Logf("log of %s:\n%s", n.Name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
-				}
-			}
-		}
-		l.Close()
-	})
-	return l
+	return startLabWith(t, Config{AddrBase: randomBase(), RelocateDelay: delay})
 }
 
 // replica is one resource of rd as the REST API shows it.

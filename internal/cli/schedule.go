@@ -339,21 +339,7 @@ type scheduleRow struct {
 func printSchedules(w io.Writer, format string, st *state.State, now time.Time) error {
 	var rows []scheduleRow
 	for _, js := range st.JobSchedules() {
-		row := scheduleRow{JobSchedule: js}
-		last := time.UnixMilli(js.CreatedAt)
-		if runs := st.JobRuns(js.Name); len(runs) > 0 {
-			lr := runs[len(runs)-1]
-			row.LastRun = &lr
-			last = time.UnixMilli(lr.StartedAt)
-		}
-		if s, err := cronspec.Parse(js.Cron); err == nil && !js.Paused {
-			next := s.Next(last)
-			if next.Before(now) {
-				next = now // due: runs at the leader's next look
-			}
-			row.NextRun = &next
-		}
-		rows = append(rows, row)
+		rows = append(rows, scheduleRowOf(js, st.JobRuns(js.Name), now))
 	}
 	if format == "json" {
 		return writeJSON(w, rows)
@@ -376,13 +362,9 @@ func printSchedules(w io.Writer, format string, st *state.State, now time.Time) 
 	return tw.Flush()
 }
 
-// printSchedule shows one schedule in full.
-func printSchedule(w io.Writer, format string, st *state.State, name string, now time.Time) error {
-	js, ok := st.JobSchedule(name)
-	if !ok {
-		return fmt.Errorf("schedule %s does not exist; `pvehci schedule list` shows the schedules", name)
-	}
-	runs := st.JobRuns(name)
+// scheduleRowOf is a schedule with its last run and, unless paused, when
+// it runs next.
+func scheduleRowOf(js model.JobSchedule, runs []model.JobRun, now time.Time) scheduleRow {
 	row := scheduleRow{JobSchedule: js}
 	last := time.UnixMilli(js.CreatedAt)
 	if len(runs) > 0 {
@@ -393,10 +375,21 @@ func printSchedule(w io.Writer, format string, st *state.State, name string, now
 	if s, err := cronspec.Parse(js.Cron); err == nil && !js.Paused {
 		next := s.Next(last)
 		if next.Before(now) {
-			next = now
+			next = now // due: runs at the leader's next look
 		}
 		row.NextRun = &next
 	}
+	return row
+}
+
+// printSchedule shows one schedule in full.
+func printSchedule(w io.Writer, format string, st *state.State, name string, now time.Time) error {
+	js, ok := st.JobSchedule(name)
+	if !ok {
+		return fmt.Errorf("schedule %s does not exist; `pvehci schedule list` shows the schedules", name)
+	}
+	runs := st.JobRuns(name)
+	row := scheduleRowOf(js, runs, now)
 	if format == "json" {
 		return writeJSON(w, struct {
 			scheduleRow
