@@ -106,8 +106,8 @@ func daemonCommand(e env) *ucli.Command {
 				return err
 			}
 			return daemon.Run(ctx, daemon.Config{
-				PVE:        pveClient,
-				Satellite:  sat,
+				PVE:       pveClient,
+				Satellite: sat,
 				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay"),
 					PerNode: int(c.Int("relocate-per-node")), PerCluster: int(c.Int("relocate-per-cluster"))},
 				NodeName:   node,
