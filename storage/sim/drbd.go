@@ -337,10 +337,16 @@ func (n *Network) handshake(r *drbdRes, c *drbdConn, p *drbdRes, pc *drbdConn) {
 					plans = append(plans, plan{nr: nr, src: b, dst: a, srcRes: p})
 				}
 			}
-		case bm.current == 0 || b.disk == drbd.DiskInconsistent && a.disk == drbd.DiskUpToDate && am.bitmapUUID[ai] == 0:
+		case (bm.current == 0 || b.disk == drbd.DiskInconsistent && am.bitmapUUID[ai] == 0) && a.disk == drbd.DiskUpToDate:
 			plans = append(plans, plan{nr: nr, src: a, dst: b, srcRes: r, full: true})
-		case am.current == 0 || a.disk == drbd.DiskInconsistent && b.disk == drbd.DiskUpToDate && bm.bitmapUUID[bi] == 0:
+		case (am.current == 0 || a.disk == drbd.DiskInconsistent && bm.bitmapUUID[bi] == 0) && b.disk == drbd.DiskUpToDate:
 			plans = append(plans, plan{nr: nr, src: b, dst: a, srcRes: p, full: true})
+		case am.current == 0 || bm.current == 0:
+			// A fresh disk syncs in full, and only from an UpToDate peer:
+			// an Inconsistent peer (itself a SyncTarget) is no source
+			// (guide 4.6, 2.7: only UpToDate data is a sync source).
+			// It waits for one; a peer that becomes UpToDate is
+			// compared again then.
 		case am.bitmapUUID[ai] == bm.current:
 			plans = append(plans, plan{nr: nr, src: a, dst: b, srcRes: r})
 		case bm.bitmapUUID[bi] == am.current:
