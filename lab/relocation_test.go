@@ -301,7 +301,7 @@ func TestRelocationBackAndForth(t *testing.T) {
 // including what the VM wrote during the sync.
 func TestRelocationLeaderFailover(t *testing.T) {
 	skipUnderRace(t)
-	// Open finding, not yet understood: in CI (3 of 3 runs on a clean
+	// Open finding, not yet understood: in CI (2 runs on a clean
 	// clone, never in 4 local runs) the relocation target n3 became the
 	// new leader and reported UpToDate 1.5 s after the kill, and its
 	// backing volume then lacked the VM's data (block 0 zeros), while n2
