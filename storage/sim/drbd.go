@@ -331,9 +331,13 @@ func (n *Network) handshake(r *drbdRes, c *drbdConn, p *drbdRes, pc *drbdConn) {
 				a.disk, am.disk = drbd.DiskUpToDate, drbd.DiskUpToDate
 			}
 			if len(am.oos[ai]) > 0 || len(bm.oos[bi]) > 0 {
-				if a.disk == drbd.DiskUpToDate {
+				// Only UpToDate data is a sync source: between two
+				// Inconsistent disks (two SyncTargets of a third node)
+				// nothing moves.
+				switch {
+				case a.disk == drbd.DiskUpToDate:
 					plans = append(plans, plan{nr: nr, src: a, dst: b, srcRes: r})
-				} else {
+				case b.disk == drbd.DiskUpToDate:
 					plans = append(plans, plan{nr: nr, src: b, dst: a, srcRes: p})
 				}
 			}
@@ -452,6 +456,9 @@ func (n *Network) resync(limit int) {
 					src, dst := r.vols[nr], p.vols[nr]
 					if src.backing == nil || dst == nil || dst.backing == nil {
 						continue // a disk went away (detached, failed) mid-resync
+					}
+					if src.disk != drbd.DiskUpToDate {
+						continue // only UpToDate data is a sync source
 					}
 					pc := p.conns[r.self.nodeID]
 					blocks := slices.Sorted(func(yield func(uint64) bool) {
