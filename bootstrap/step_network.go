@@ -85,7 +85,7 @@ func networkStep(o Options) Step {
 					}
 				}
 			}
-			if len(acts) > 0 || !networkUp(ctx, h, o) {
+			if len(acts) > 0 || verifyNetwork(ctx, h, o) != nil {
 				acts = append(acts, commandAction("apply the network files", run.Command("ifreload", "-a")))
 			}
 			return acts, nil
@@ -102,12 +102,6 @@ type networkStepImpl struct{ actionStep }
 func (s *networkStepImpl) Revert(ctx context.Context, h *Host) error {
 	_, err := h.Run.Run(ctx, run.Command("ifreload", "-a"))
 	return err
-}
-
-// networkUp reports whether the running network already is as the files
-// say, so that a converged node does not run ifreload.
-func networkUp(ctx context.Context, h *Host, o Options) bool {
-	return verifyNetwork(ctx, h, o) == nil
 }
 
 // linkSettle bounds the wait for links that ifreload configured to come

@@ -97,9 +97,13 @@ func serviceStep(o Options) Step {
 			}
 
 			member := false
+			members := map[string]bool{}
 			if st.ActiveState == "active" {
 				if cs, err := o.Daemon.Status(ctx); err == nil {
 					member = cs.Member
+					for _, m := range cs.Members {
+						members[m.Name] = true
+					}
 					if member && cs.ClusterName != o.Cluster.Cluster {
 						return nil, fmt.Errorf("this node's pvehci is in cluster %q, but the cluster file says %q", cs.ClusterName, o.Cluster.Cluster)
 					}
@@ -133,7 +137,7 @@ func serviceStep(o Options) Step {
 					}})
 			}
 			if first {
-				tokenActs, err := planJoinTokens(ctx, h, o, member)
+				tokenActs, err := planJoinTokens(h, o, members)
 				if err != nil {
 					return nil, err
 				}
@@ -163,16 +167,7 @@ func serviceStep(o Options) Step {
 
 // planJoinTokens leaves a join token in pmxcfs for every node of the
 // cluster file that is not a member yet and has no valid token waiting.
-func planJoinTokens(ctx context.Context, h *Host, o Options, running bool) ([]action, error) {
-	members := map[string]bool{}
-	if running {
-		cs, err := o.Daemon.Status(ctx)
-		if err == nil {
-			for _, m := range cs.Members {
-				members[m.Name] = true
-			}
-		}
-	}
+func planJoinTokens(h *Host, o Options, members map[string]bool) ([]action, error) {
 	now := h.Clock.Now()
 	var acts []action
 	for _, name := range o.Cluster.NodeNames() {

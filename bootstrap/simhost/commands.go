@@ -138,18 +138,12 @@ func (n *Node) dpkgQuery(o *out, args []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range pkgs {
-		switch {
-		case n.packages[p]:
+		if n.packages[p] {
 			fmt.Fprintf(&o.stdout, "%s installed\n", p)
-		case slices.Contains(linbitPackages, p) || slices.Contains(n.debianPackages(), p):
-			// Known to dpkg from an earlier install attempt or not at
-			// all; either way dpkg-query reports it as not found.
-			fmt.Fprintf(&o.stderr, "dpkg-query: no packages found matching %s\n", p)
-			o.code = 1
-		default:
-			fmt.Fprintf(&o.stderr, "dpkg-query: no packages found matching %s\n", p)
-			o.code = 1
+			continue
 		}
+		fmt.Fprintf(&o.stderr, "dpkg-query: no packages found matching %s\n", p)
+		o.code = 1
 	}
 }
 
