@@ -77,7 +77,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := apitest.New()
 	clk := clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	h := api.New(b, api.Options{RestoresSnapshots: true, Clock: clk, Rand: rand.NewChaCha8([32]byte{7}), CompletionTimeout: 2 * time.Second,
+	h := api.New(b, api.Options{Clock: clk, Rand: rand.NewChaCha8([32]byte{7}), CompletionTimeout: 2 * time.Second,
 		DeviceWaitTimeout: 2 * time.Second})
 	rec := &recorder{h: h}
 	srv := httptest.NewServer(rec)

@@ -139,13 +139,6 @@ type Options struct {
 	// Metrics, when set, is served at GET /metrics (storage/metrics), on
 	// the REST ports as LINSTOR serves it, behind the same authentication.
 	Metrics http.Handler
-	// RestoresSnapshots says that the satellites carry out a snapshot
-	// rollback and a restore into a new resource. Until they do, the API
-	// refuses both (501) rather than answer 200 for a rollback nobody
-	// performs or a "restored" disk that is empty. The tests that check the
-	// calls' wire format against apitest, which completes every intent, set
-	// it.
-	RestoresSnapshots bool
 	// ObserveRequest, when set, is called after every request with its
 	// method, answered status and duration (request metrics).
 	ObserveRequest func(method string, status int, elapsed time.Duration)

@@ -116,6 +116,18 @@ func TestBadInput(t *testing.T) {
 		{name: "unimplemented LINSTOR path", method: "GET", path: "/v1/remotes", status: 501, code: linstor.UnknownApiCall, msg: "does not implement"},
 		{name: "rollback missing snapshot", method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-rollback/nope",
 			status: 404, code: linstor.FailNotFoundSnapshotDfn},
+		{name: "rollback after a resize", setup: func(e *env) {
+			e.must(201, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshots", `{"name":"s1"}`)
+			e.must(200, "PUT", "/v1/resource-definitions/vm-9-disk-0/volume-definitions/0", `{"size_kib":2097152}`)
+		}, method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-rollback/s1",
+			status: 409, code: linstor.FailInvldRequest, msg: "changed since snapshot s1"},
+		{name: "rollback with a node offline", setup: func(e *env) {
+			e.must(201, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshots", `{"name":"s1"}`)
+			for _, n := range []string{"pve1", "pve2", "pve3"} {
+				e.b.SetOnline(n, false)
+			}
+		}, method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-rollback/s1",
+			status: 409, code: linstor.FailNotConnected, msg: "is offline"},
 		{name: "restore into missing definition", setup: func(e *env) {
 			e.must(201, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshots", `{"name":"s1"}`)
 		}, method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-restore-resource/s1",

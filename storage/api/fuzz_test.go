@@ -63,7 +63,7 @@ func fuzzHandler(tb testing.TB) (*api.Handler, *apitest.Backend) {
 			tb.Fatal(r.Err)
 		}
 	}
-	h := api.New(b, api.Options{RestoresSnapshots: true, Clock: clock.NewFake(time.Unix(1_800_000_000, 0)), Rand: rand.NewChaCha8([32]byte{9}),
+	h := api.New(b, api.Options{Clock: clock.NewFake(time.Unix(1_800_000_000, 0)), Rand: rand.NewChaCha8([32]byte{9}),
 		CompletionTimeout: 20 * time.Millisecond, DeviceWaitTimeout: 20 * time.Millisecond})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/resource-groups/drbdgrp/spawn", strings.NewReader(`{"resource_definition_name":"vm-9-disk-0","volume_sizes":[1048576]}`)))

@@ -32,7 +32,7 @@ func newEnv(t *testing.T, opts ...func(*api.Options)) *env {
 	t.Helper()
 	b := apitest.New()
 	clk := clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	o := api.Options{RestoresSnapshots: true, Clock: clk, Rand: rand.NewChaCha8([32]byte{1, 2, 3}), CompletionTimeout: 2 * time.Second, DeviceWaitTimeout: 2 * time.Second}
+	o := api.Options{Clock: clk, Rand: rand.NewChaCha8([32]byte{1, 2, 3}), CompletionTimeout: 2 * time.Second, DeviceWaitTimeout: 2 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}

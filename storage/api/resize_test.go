@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,33 +70,5 @@ func TestResizeRefusedWhileDiskfulReplicaAway(t *testing.T) {
 	rd, _ := e.b.State.ResourceDefinition(name)
 	if vd, _ := rd.VolumeDefinition(0); vd.SizeKiB != 2<<20 {
 		t.Fatalf("grow not recorded: %d KiB", vd.SizeKiB)
-	}
-}
-
-// TestSnapshotRestoreRefusedUntilSatellitesCan: without RestoresSnapshots
-// (the daemon today) rollback and restore answer 501 and change nothing,
-// rather than 200 for a rollback nobody carries out or an empty "restored"
-// disk.
-func TestSnapshotRestoreRefusedUntilSatellitesCan(t *testing.T) {
-	e := newEnv(t, func(o *api.Options) { o.RestoresSnapshots = false })
-	before, err := e.b.State.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{"/v1/resource-definitions/vm-100-disk-0/snapshot-rollback/snap1",
-		"/v1/resource-definitions/vm-100-disk-0/snapshot-restore-resource/snap1"} {
-		resp, err := http.Post(e.srv.URL+path, "", strings.NewReader(`{"to_resource":"vm-101-disk-0"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "cannot") || !strings.Contains(string(body), "vzdump") {
-			t.Errorf("POST %s = %d %s, want 501 saying why and what to do", path, resp.StatusCode, body)
-		}
-	}
-	after, _ := e.b.State.Snapshot()
-	if !bytes.Equal(before, after) {
-		t.Error("a refused call changed the state")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	linstor "github.com/LINBIT/golinstor"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/model"
+	"github.com/pvehci/pvehci/storage/satellite"
 )
 
 // createSnapshot records a snapshot on the definition's diskful replicas
@@ -119,21 +120,16 @@ func (h *Handler) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 
 // rollbackSnapshot rolls every replica back to the snapshot, which must
 // be the newest (as in LINSTOR: thin snapshots after it would be lost)
-// and present on every diskful replica, with no replica in use. It
-// records LINSTOR's resource property RollbackTarget on each replica and
-// waits until the satellites have rolled back and removed it.
-// errNoSnapshotRestore refuses what the satellites cannot do yet.
-func errNoSnapshotRestore(what string) *apiError {
-	return &apiError{status: http.StatusNotImplemented,
-		rc:  rc(unknownAPICall, "pvehci's satellites cannot %s yet; nothing was changed", what),
-		fix: "restore the VM from a backup (vzdump) instead; pvehci keeps the snapshot"}
-}
-
+// and present on every diskful replica, with no replica in use, every
+// node of the resource online and the volumes at the snapshot's sizes.
+// It records LINSTOR's resource property RollbackTarget, with a fresh
+// rollback id (satellite.PropRollbackID), on each diskful replica. The
+// satellites keep the resource down everywhere while any replica still
+// has it, roll their volumes back, and the controller removes it from
+// each replica as its node reports the rollback done (storage/satellite
+// restore.go). The call answers once every replica is rolled back and
+// the devices are up again, since Proxmox starts the VM right after.
 func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
-	if !h.opts.RestoresSnapshots {
-		writeFailure(w, h.opts.Clock, errNoSnapshotRestore("roll a resource back to a snapshot"))
-		return
-	}
 	var req rollbackRequest
 	rdName, snap := r.PathValue("rd"), r.PathValue("snap")
 	h.mutate(w, r, change{obj: model.ObjSnapshotDefinition, op: linstor.MaskMod, status: http.StatusOK, body: &req, allowEmpty: true,
@@ -143,7 +139,8 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return nil, err
 			}
-			if _, ok := st.ResourceDefinition(rdName); !ok {
+			rd, ok := st.ResourceDefinition(rdName)
+			if !ok {
 				return nil, notFound(linstor.FailNotFoundRscDfn, "check the name", "resource definition %s does not exist", rdName)
 			}
 			sd, ok := st.SnapshotDefinition(rdName, snap)
@@ -169,12 +166,35 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 				return nil, errorf(http.StatusConflict, linstor.FailInUse, "delete the newer snapshots first: "+strings.Join(newer, ", "),
 					"can only roll back to the newest snapshot of %s, and %s is not", rdName, snap)
 			}
-			var targets []string
+			for _, vd := range rd.VolumeDefinitions {
+				i := slices.IndexFunc(sd.VolumeDefinitions, func(s model.SnapshotVolumeDefinition) bool { return s.VolumeNumber == vd.VolumeNumber })
+				if i < 0 || sd.VolumeDefinitions[i].SizeKiB != vd.SizeKiB {
+					return nil, errorf(http.StatusConflict, linstor.FailInvldRequest,
+						"restore the snapshot into a new resource instead (snapshot-restore-volume-definition, then snapshot-restore-resource)",
+						"volume %d of %s changed since snapshot %s (added or resized); a rollback would not give it its old size back", vd.VolumeNumber, rdName, snap)
+				}
+			}
+			var targets, nodes []string
 			for _, res := range st.Resources(rdName) {
+				if res.Flags.Has(model.RscFlagDelete) {
+					continue
+				}
+				if h.node != nil {
+					if o, ok := h.node.ObservedNode(res.Node); ok && !o.Online {
+						return nil, errorf(http.StatusConflict, linstor.FailNotConnected,
+							"bring node "+res.Node+" back, or delete its replica of "+rdName+", then roll back",
+							"cannot roll back %s: node %s is offline, and every node of the resource takes part in a rollback", rdName, res.Node)
+					}
+				}
 				if aerr := h.checkNotInUse(ctx, rdName, res.Node, "roll back"); aerr != nil {
 					return nil, aerr
 				}
-				if res.Diskless() || res.Flags.Has(model.RscFlagDelete) {
+				if t := res.Props[linstor.KeyRscRollbackTarget]; t != "" {
+					return nil, errorf(http.StatusConflict, linstor.FailInUse, "wait until the running rollback ends",
+						"a rollback of %s to %s is already running (the replica on %s has not finished)", rdName, t, res.Node)
+				}
+				nodes = append(nodes, res.Node)
+				if res.Diskless() {
 					continue
 				}
 				if !slices.ContainsFunc(sd.Snapshots, func(s model.Snapshot) bool { return model.SameName(s.Node, res.Node) }) {
@@ -184,9 +204,17 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 				}
 				targets = append(targets, res.Node)
 			}
+			if len(targets) == 0 {
+				return nil, errorf(http.StatusConflict, linstor.FailInvldRequest, "create a diskful replica first",
+					"%s has no diskful replica to roll back", rdName)
+			}
+			id, err := h.newUUID()
+			if err != nil {
+				return nil, err
+			}
 			for _, n := range targets {
 				if _, err := h.apply(ctx, c, &state.SetProps{Target: rscTarget(rdName, n),
-					Change: model.PropsChange{Set: model.Props{linstor.KeyRscRollbackTarget: sd.Name}}}); err != nil {
+					Change: model.PropsChange{Set: model.Props{linstor.KeyRscRollbackTarget: sd.Name, satellite.PropRollbackID: id}}}); err != nil {
 					return nil, err
 				}
 			}
@@ -201,6 +229,7 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 				}); err != nil || !done {
 					return err
 				}
+				h.waitDevicesOrWarn(ctx, c, rdName, nodes)
 				c.add(modified(model.ObjResourceDefinition), "resource %s rolled back to snapshot %s", rdName, snap)
 				return nil
 			}, nil
@@ -268,8 +297,12 @@ func (h *Handler) restoreVolumeDefinitions(w http.ResponseWriter, r *http.Reques
 				if err != nil {
 					return nil, err
 				}
+				// DRBD_INITIALIZED: the data comes from the snapshot, so no
+				// node may start it afresh (skip the initial sync or force
+				// a primary) on the restored replicas.
 				if _, err := h.apply(ctx, c, &state.CreateVolumeDefinition{ResourceDefinition: target.Name, NewVolumeDefinition: state.NewVolumeDefinition{
-					VolumeNumber: &vnr, SizeKiB: vd.SizeKiB, Props: vd.VolumeDefinitionProps.Clone(), UUID: id}}); err != nil {
+					VolumeNumber: &vnr, SizeKiB: vd.SizeKiB, Props: vd.VolumeDefinitionProps.Clone(), UUID: id,
+					Flags: []string{model.VdFlagDrbdInitialized}}}); err != nil {
 					// Undo the ones made so far, so that a retry starts clean.
 					for _, done := range sd.VolumeDefinitions[:i] {
 						_, _ = h.apply(ctx, nil, &state.DeleteVolumeDefinition{ResourceDefinition: target.Name, VolumeNumber: done.VolumeNumber})
@@ -289,10 +322,6 @@ func (h *Handler) restoreVolumeDefinitions(w http.ResponseWriter, r *http.Reques
 // RESTORE_FROM_SNAPSHOT, from which the satellite creates the volumes as
 // copies of the snapshot instead of empty ones.
 func (h *Handler) restoreResources(w http.ResponseWriter, r *http.Request) {
-	if !h.opts.RestoresSnapshots {
-		writeFailure(w, h.opts.Clock, errNoSnapshotRestore("restore a snapshot into a new resource"))
-		return
-	}
 	var req snapshotRestoreRequest
 	rdName, snap := r.PathValue("rd"), r.PathValue("snap")
 	var p placed

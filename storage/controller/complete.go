@@ -73,6 +73,8 @@ func (c *Completer) Pass(ctx context.Context) error {
 		}
 		for _, r := range rscs {
 			c.completeToggle(r, apply)
+			c.completeRestore(r, rd.VolumeDefinitions, apply)
+			c.completeRollback(r, apply)
 		}
 		c.completeSnapshots(st, rd.Name, apply)
 		if rd.Flags.Has(model.RdFlagDelete) {

@@ -61,83 +61,15 @@ func TestResizeOnSim(t *testing.T) {
 	t.Parallel()
 	const oldKiB, newKiB = 8 << 10, 20 << 10
 	names := []string{"pve1", "pve2", "pve3"}
-	s := state.New()
-	for i, n := range names {
-		mustApply(t, s, &state.CreateNode{Name: n, NodeType: model.NodeTypeSatellite,
-			NetInterfaces: []model.NetInterface{{Name: "default", Address: fmt.Sprintf("10.99.0.%d", i+1)}}})
-		mustApply(t, s, &state.CreateStoragePool{Node: n, Name: model.DefaultStoragePool, ProviderKind: model.ProviderLVMThin,
-			Props: model.Props{model.KeyStorDriverLvmVg: "pve", model.KeyStorDriverThinPool: "data"}})
-	}
-	mustApply(t, s, &state.CreateResourceDefinition{Name: testRD, DrbdSecret: testSecret,
-		VolumeDefinitions: []state.NewVolumeDefinition{{SizeKiB: oldKiB}}})
-	for i, n := range names {
-		kind := state.Diskful
-		if i == 2 {
-			kind = state.Diskless
-		}
-		mustApply(t, s, &state.CreateResource{ResourceDefinition: testRD, Node: n, Kind: kind})
-	}
-	net := sim.NewNetwork()
-	nodes := map[string]*simNode{}
-	recs := map[string]*satellite.Reconciler{}
-	for _, n := range names {
-		h := sim.NewHost(n)
-		if err := h.AddVG("pve", "/dev/sdb", 1<<30); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.AddThinPool("pve", "data", 256<<20); err != nil {
-			t.Fatal(err)
-		}
-		net.Attach(h)
-		root := t.TempDir()
-		if err := os.MkdirAll(root+satellite.ResDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		nodes[n] = &simNode{host: h, root: root}
-		recs[n] = &satellite.Reconciler{Node: n, Runner: nodes[n], FS: hostfs.Root(root), ResDir: os.DirFS(root + satellite.ResDir).(fs.ReadDirFS)}
-	}
-	store := &Store{}
-	comp := &Completer{Store: store, State: func() *state.State { return s },
-		Apply: func(_ context.Context, cmd state.Command) (state.Result, error) { return s.Apply(cmd), nil }}
-	var seq uint64
+	c := newSimCluster(t, oldKiB)
+	s, nodes, recs, store := c.s, c.nodes, c.recs, c.store
 	ran := map[string][]string{}
-	// round: one satellite pass per node, each followed by its report
-	// (taken after it acted, as the satellite loop sends it), one
-	// Completer pass, and the resyncs run to their end.
-	round := func() {
-		t.Helper()
-		for _, n := range names {
-			rep, err := recs[n].Pass(t.Context(), s)
-			if err != nil {
-				t.Fatalf("%s: %v", n, err)
-			}
-			for _, f := range rep.Failed() {
-				t.Fatalf("%s: %s failed: %v", n, f.Action, f.Err)
-			}
-			for _, c := range nodes[n].take() {
-				if (c.Name == "drbdadm" && slices.Contains(c.Args, "resize")) || c.Name == "lvextend" {
-					ran[n] = append(ran[n], c.String())
-				}
-			}
-			want, err := satellite.Desired(s, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := recs[n].Observe(t.Context(), want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nodes[n].take()
-			nr := satellite.BuildReport(n, s, want, got, rep)
-			seq++
-			nr.Seq = seq
-			store.Put(nr)
+	c.onCmd = func(n string, cmd run.Cmd) {
+		if (cmd.Name == "drbdadm" && slices.Contains(cmd.Args, "resize")) || cmd.Name == "lvextend" {
+			ran[n] = append(ran[n], cmd.String())
 		}
-		if err := comp.Pass(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		net.Settle()
 	}
+	round := c.round
 	vd := func() model.VolumeDefinition {
 		rd, _ := s.ResourceDefinition(testRD)
 		v, _ := rd.VolumeDefinition(0)
@@ -263,5 +195,121 @@ func TestResizeOnSim(t *testing.T) {
 		if !bytes.Equal(x, y) {
 			t.Fatalf("backing LVs differ at %d", off)
 		}
+	}
+}
+
+// simCluster is three simulated hosts, pve1 and pve2 with a diskful
+// replica of testRD and pve3 with a diskless one, their satellites' real
+// code, the Store and the Completer.
+type simCluster struct {
+	t     *testing.T
+	names []string
+	s     *state.State
+	net   *sim.Network
+	nodes map[string]*simNode
+	recs  map[string]*satellite.Reconciler
+	store *Store
+	comp  *Completer
+	seq   uint64
+	// onCmd, when set, sees every command a satellite pass ran.
+	onCmd func(node string, c run.Cmd)
+}
+
+func newSimCluster(t *testing.T, sizeKiB int64) *simCluster {
+	c := &simCluster{t: t, names: []string{"pve1", "pve2", "pve3"}, s: state.New(), net: sim.NewNetwork(),
+		nodes: map[string]*simNode{}, recs: map[string]*satellite.Reconciler{}, store: &Store{}}
+	s := c.s
+	for i, n := range c.names {
+		mustApply(t, s, &state.CreateNode{Name: n, NodeType: model.NodeTypeSatellite,
+			NetInterfaces: []model.NetInterface{{Name: "default", Address: fmt.Sprintf("10.99.0.%d", i+1)}}})
+		mustApply(t, s, &state.CreateStoragePool{Node: n, Name: model.DefaultStoragePool, ProviderKind: model.ProviderLVMThin,
+			Props: model.Props{model.KeyStorDriverLvmVg: "pve", model.KeyStorDriverThinPool: "data"}})
+	}
+	mustApply(t, s, &state.CreateResourceDefinition{Name: testRD, DrbdSecret: testSecret,
+		VolumeDefinitions: []state.NewVolumeDefinition{{SizeKiB: sizeKiB}}})
+	for i, n := range c.names {
+		kind := state.Diskful
+		if i == 2 {
+			kind = state.Diskless
+		}
+		mustApply(t, s, &state.CreateResource{ResourceDefinition: testRD, Node: n, Kind: kind})
+	}
+	for _, n := range c.names {
+		h := sim.NewHost(n)
+		if err := h.AddVG("pve", "/dev/sdb", 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AddThinPool("pve", "data", 256<<20); err != nil {
+			t.Fatal(err)
+		}
+		c.net.Attach(h)
+		root := t.TempDir()
+		if err := os.MkdirAll(root+satellite.ResDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[n] = &simNode{host: h, root: root}
+		c.recs[n] = &satellite.Reconciler{Node: n, Runner: c.nodes[n], FS: hostfs.Root(root), ResDir: os.DirFS(root + satellite.ResDir).(fs.ReadDirFS)}
+	}
+	c.comp = &Completer{Store: c.store, State: func() *state.State { return s },
+		Apply: func(_ context.Context, cmd state.Command) (state.Result, error) { return s.Apply(cmd), nil }}
+	return c
+}
+
+// round is one satellite pass per node, each followed by its report
+// (taken after it acted, as the satellite loop sends it), one Completer
+// pass, and the resyncs run to their end.
+func (c *simCluster) round() {
+	c.t.Helper()
+	c.roundOn(c.names...)
+}
+
+// roundOn is a round in which only nodes run their satellites.
+func (c *simCluster) roundOn(nodes ...string) {
+	t := c.t
+	t.Helper()
+	for _, n := range nodes {
+		rep, err := c.recs[n].Pass(t.Context(), c.s)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		for _, f := range rep.Failed() {
+			t.Fatalf("%s: %s failed: %v", n, f.Action, f.Err)
+		}
+		for _, cmd := range c.nodes[n].take() {
+			if c.onCmd != nil {
+				c.onCmd(n, cmd)
+			}
+		}
+		want, err := satellite.Desired(c.s, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.recs[n].Observe(t.Context(), want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[n].take()
+		nr := satellite.BuildReport(n, c.s, want, got, rep)
+		c.seq++
+		nr.Seq = c.seq
+		c.store.Put(nr)
+	}
+	if err := c.comp.Pass(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.net.Settle()
+}
+
+// until runs rounds until done holds, at most max of them.
+func (c *simCluster) until(what string, max int, done func() bool) {
+	c.t.Helper()
+	for i := 0; i < max; i++ {
+		if done() {
+			return
+		}
+		c.round()
+	}
+	if !done() {
+		c.t.Fatalf("%s: not reached in %d rounds", what, max)
 	}
 }

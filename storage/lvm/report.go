@@ -65,6 +65,10 @@ func (a LVAttr) ThinPool() bool { return len(a) > 0 && a[0] == 't' }
 // ThinVolume reports whether the LV is a thin volume (type 'V').
 func (a LVAttr) ThinVolume() bool { return len(a) > 0 && a[0] == 'V' }
 
+// ReadOnly reports whether the LV's permission is read-only ('r', or 'R'
+// for a writable LV activated read-only).
+func (a LVAttr) ReadOnly() bool { return len(a) > 1 && (a[1] == 'r' || a[1] == 'R') }
+
 // Active reports whether the LV is active (state 'a'). Without
 // device-mapper LVM reports 'X' (unknown), which is not active.
 func (a LVAttr) Active() bool { return len(a) > 4 && a[4] == 'a' }

@@ -179,6 +179,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		}
 	case SuspendIO, ResumeIO, TakeSnapshot, RemoveSnapshot:
 		return false, r.doSnapshot(ctx, a)
+	case CloneLV, RenameLV, ForgetPeers:
+		return false, r.doRestore(ctx, a)
 	case RunVerify:
 		return r.runVerify(ctx, a)
 	case GrowLV:

@@ -88,6 +88,12 @@ type DesiredResource struct {
 	// VerifyRequest is the definition's PropVerifyRequest: the job run
 	// that asks for an online verify, empty for none.
 	VerifyRequest string
+	// Restore is set for a diskful resource flagged
+	// RESTORE_FROM_SNAPSHOT: missing volumes are cloned from the
+	// snapshot (restore.go).
+	Restore *DesiredRestore
+	// Rollback is the definition's rollback, if one runs (restore.go).
+	Rollback DesiredRollback
 	// Err is why the resource could not be computed; the plan leaves such
 	// a resource alone and reports the error.
 	Err error
@@ -119,6 +125,10 @@ type DesiredVolume struct {
 	// names this node ("<node>/<size KiB>"): this node is to run
 	// `drbdadm resize` for the grow. Empty otherwise.
 	ResizeRequest string
+	// RestoreLV is the snapshot LV (in VG) a missing LV is cloned from,
+	// for a resource being restored; RollbackLV the one this replica
+	// rolls back to. Empty otherwise.
+	RestoreLV, RollbackLV string
 }
 
 // Key is "VG/LV", the key of Observed.LVs.
@@ -222,6 +232,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 	if dr.Delete || dr.Down {
 		return dr
 	}
+	desiredRestoreAndRollback(st, node, r, &dr)
 	cfg, warnings, err := drbd.Build(st, r.Name, drbd.BuildOptions{Local: node})
 	if err != nil {
 		return fail(fmt.Errorf("build .res: %w", err))

@@ -77,6 +77,9 @@ type Action struct {
 	Peers    int    // CreateMD: --max-peers
 	Res      []byte // WriteRes
 	Snapshot string // snapshot actions: the snapshot definition's name
+	From     string // CloneLV: the LV cloned; RenameLV: the old name
+	Tags     []string
+	NodeIDs  []int  // ForgetPeers
 	RunID    string // RunVerify, ResizeDRBD: the request it answers
 	// AssumeClean is set on a ResizeDRBD of a thin volume: the grown
 	// area reads as zeros on every replica and is not resynchronized.
@@ -96,6 +99,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s %s/%d", a.Kind, a.Resource, a.Volume)
 	case SuspendIO, TakeSnapshot, ResumeIO, RemoveSnapshot:
 		return a.snapshotString()
+	case CloneLV, RenameLV, ForgetPeers:
+		return a.restoreString()
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Resource)
 }
@@ -143,6 +148,13 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			owned[l.Key()] = true
 		}
 	}
+	for _, d := range want.Resources {
+		for _, v := range d.Volumes {
+			if d.Rollback.ID != "" && !v.Diskless {
+				owned[v.VG+"/"+RollbackLVName(v.LV)] = true
+			}
+		}
+	}
 	var deletes []Action
 	for _, d := range want.Resources {
 		if d.Err != nil {
@@ -161,6 +173,10 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			// leave a frozen I/O path behind while it is refused.
 			deletes = append(deletes, snaps...)
 			deletes = append(deletes, acts...)
+		} else if d.Rollback.Hold {
+			acts, err = planRollback(d, got)
+			p.Actions = append(p.Actions, snaps...)
+			p.Actions = append(p.Actions, acts...)
 		} else {
 			acts, err = planCreate(d, got, &p)
 			if err == nil {
@@ -193,7 +209,7 @@ func Plan(want DesiredState, got Observed) PlanResult {
 		}
 		// Snapshots (Origin set) belong to their origin's snapshot
 		// definitions, which this slice does not manage.
-		if owned[key] || lv.Origin != "" || !slices.Contains(lv.Tags, lvm.Tag) {
+		if owned[key] || snapshotLV(lv) || !slices.Contains(lv.Tags, lvm.Tag) {
 			continue
 		}
 		p.Orphans = append(p.Orphans, Orphan{"lv", key, "tagged " + lvm.Tag + " but no resource on this node owns it; remove it with lvremove once you are sure its data is not needed"})
@@ -224,6 +240,14 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 		switch {
 		case !exists && !vgOK:
 			return nil, fmt.Errorf("volume %d: volume group %s does not exist on this node; create it or fix the storage pool's %s", v.Number, v.VG, "StorDriver/LvmVg")
+		case !exists && d.Restore != nil:
+			clone, forget, err := planRestoreVolume(d, v, got)
+			if err != nil {
+				return nil, err
+			}
+			acts = append(acts, clone)
+			mds = append(mds, forget)
+			continue
 		case !exists:
 			acts = append(acts, Action{Kind: CreateLV, Resource: d.Name, Volume: v.Number, VG: v.VG, ThinPool: v.ThinPool, LV: v.LV, SizeKiB: roundUp(v.GrossKiB, ext)})
 			mds = append(mds, Action{Kind: CreateMD, Resource: d.Name, Volume: v.Number, Minor: v.Minor, VG: v.VG, LV: v.LV, Peers: d.PeerSlots})
@@ -263,6 +287,11 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 				grows = append(grows, growLV)
 			}
 			mds = append(mds, Action{Kind: CreateMD, Resource: d.Name, Volume: v.Number, Minor: v.Minor, VG: v.VG, LV: v.LV, Peers: d.PeerSlots})
+		} else if d.Restore != nil {
+			// A restore interrupted after the clone: the slots are
+			// cleared again (forget-peer is idempotent) before the
+			// first attach.
+			mds = append(mds, forgetPeers(d, v))
 		}
 	}
 	if !bytesEqual(got.Res[d.Name], d.Res) {
@@ -301,7 +330,7 @@ func planStrayDisks(d DesiredResource, got Observed) []Action {
 		name := lvm.VolumeLVName(d.Name, v.Number)
 		for _, key := range sortedKeys(got.LVs) {
 			lv := got.LVs[key]
-			if lv.Name != name || lv.Origin != "" || !slices.Contains(lv.Tags, lvm.Tag) {
+			if lv.Name != name || snapshotLV(lv) || !slices.Contains(lv.Tags, lvm.Tag) {
 				continue
 			}
 			acts = append(acts,
@@ -490,6 +519,12 @@ func peerUpToDate(k drbd.ObservedResource, vnr int) bool {
 	}
 	return false
 }
+
+// snapshotLV reports whether lv is one of pvehci's snapshot LVs, which are
+// read-only (TakeSnapshot). The origin field cannot tell: a restored or
+// rolled-back volume is a writable snapshot of a snapshot, and a snapshot
+// whose origin was removed has none.
+func snapshotLV(lv lvm.LV) bool { return lv.Attr.ReadOnly() }
 
 func bytesEqual(a, b []byte) bool { return a != nil && string(a) == string(b) }
 

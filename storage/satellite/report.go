@@ -54,10 +54,14 @@ type NodeReport struct {
 	Sizes []VolumeSize `json:"sizes,omitempty"`
 	// Resizes are the `drbdadm resize` runs of this node that answer a
 	// current PropResizeRequest.
-	Resizes  []ResizeReport `json:"resizes,omitempty"`
-	Failed   []FailedAction `json:"failed,omitempty"`
-	Problems []string       `json:"problems,omitempty"`
-	Orphans  []Orphan       `json:"orphans,omitempty"`
+	Resizes []ResizeReport `json:"resizes,omitempty"`
+	// Rollbacks name, as "resource/rollback id", the rollbacks this
+	// node has finished (restore.go): the controller then removes the
+	// replica's RollbackTarget.
+	Rollbacks []string       `json:"rollbacks,omitempty"`
+	Failed    []FailedAction `json:"failed,omitempty"`
+	Problems  []string       `json:"problems,omitempty"`
+	Orphans   []Orphan       `json:"orphans,omitempty"`
 }
 
 // PoolReport is the capacity of one storage pool, in KiB.
@@ -128,10 +132,11 @@ func BuildReport(node string, st *state.State, want DesiredState, got Observed, 
 	out.Verifies = verifyReports(want, got)
 	out.Sizes = volumeSizes(want, got)
 	out.Resizes = resizeReports(want, got)
+	out.Rollbacks = rollbackReports(want, got)
 	for _, key := range sortedKeys(got.LVs) {
 		switch lv := got.LVs[key]; {
 		case !slices.Contains(lv.Tags, lvm.Tag):
-		case lv.Origin != "":
+		case snapshotLV(lv):
 			out.Snapshots = append(out.Snapshots, key)
 		default:
 			out.Volumes = append(out.Volumes, key)

@@ -31,6 +31,7 @@
 //	lvcreate -s|--snapshot [-n|--name NAME] [-k|--setactivationskip y|n] [-K] [-a|--activate y|n] [-p|--permission r|rw] [--addtag TAG]… VG/LV
 //	lvremove [-f|--force] [-y|--yes] VG/LV…
 //	lvextend -L|--size [+]SIZE VG/LV
+//	lvrename VG/LV [VG/]NEW | lvrename VG LV NEW
 //	lvchange [--addtag TAG]… [--deltag TAG]… [-a|--activate y|n] [-K] [-k|--setactivationskip y|n] VG/LV
 //
 // plus -y/--yes, -q/--quiet and --config STRING (accepted and ignored, since
@@ -88,6 +89,7 @@
 //	drbdsetup down RES
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
+//	drbdmeta [--force] MINOR v09 DEVICE internal forget-peer --node-id N
 //
 // FILE is read from the real file system. Without -c, drbdadm reads
 // /etc/drbd.conf under the directory given to [Host.SetConfigRoot] (the
@@ -104,7 +106,10 @@
 // module and answers on any host: get-gi exits 0 with the generation
 // identifiers when the LV holds metadata (made by create-md), 1 with no
 // output when it does not, 20 when the device does not exist, as the real
-// drbdmeta does on this machine; wipe-md removes the metadata.
+// drbdmeta does on this machine; wipe-md removes the metadata; forget-peer
+// frees one peer's bitmap slot (its bitmap UUID and out-of-sync blocks).
+// Since the metadata is in the LV's last blocks, a thin snapshot of the LV
+// carries a copy of it as it was at that instant, and lvrename keeps it.
 //
 // The model, each part with the DRBD User's Guide section it follows:
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -141,6 +142,18 @@ func usableSize(size uint64, maxPeers int) uint64 {
 		return 0
 	}
 	return (size - ms*512) / bmBlock * bmBlock
+}
+
+// clone is a deep copy: the metadata a block-level copy of the backing
+// device (a thin snapshot) carries.
+func (m *drbdMeta) clone() *drbdMeta {
+	c := *m
+	c.bitmapUUID = maps.Clone(m.bitmapUUID)
+	c.oos = make(map[int]map[uint64]bool, len(m.oos))
+	for id, blocks := range m.oos {
+		c.oos[id] = maps.Clone(blocks)
+	}
+	return &c
 }
 
 func (m *drbdMeta) mark(peer int, blk uint64) {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,5 +206,79 @@ func TestDRBDMeta(t *testing.T) {
 	mustSh(t, lone.Runner(), "lvcreate -V 8M -T pve/data -n "+resName+"_00000")
 	if res, err := sh(t, lone.Runner(), getGI); run.ExitCode(err) != 1 || len(res.Stdout) != 0 {
 		t.Errorf("get-gi without a module: %v %q", err, res.Stdout)
+	}
+}
+
+// TestSnapshotCarriesDRBDMetadata: internal metadata lives in the LV's last
+// blocks, so a thin snapshot holds the origin's metadata as it was when the
+// snapshot was taken, a rename keeps it, and drbdmeta forget-peer clears
+// one peer's bitmap slot (the answers for a free slot and a bad node id are
+// real drbdmeta's on a loop file).
+func TestSnapshotCarriesDRBDMetadata(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, drbd.ResourceConfig{Quorum: "off", Nodes: []drbd.Node{diskfulNode("pve1", 0), diskfulNode("pve2", 1)}})
+	cl.upAndSkipSync("pve1", "pve2")
+	r := cl.hosts["pve2"].Runner()
+	lv := "pve/" + resName + "_00000"
+	gi := func(dev string, id int) string {
+		t.Helper()
+		return strings.TrimSpace(mustSh(t, r, fmt.Sprintf("drbdmeta --force 1000 v09 /dev/%s internal get-gi --node-id %d", dev, id)))
+	}
+	mustSh(t, r, "drbdsetup down "+resName)
+	// pve1 goes on alone: its peer pve2 is gone, so its generation moves
+	// on when it is promoted, and pve2's metadata stays as it was.
+	origin := gi(lv, 0)
+	mustSh(t, r, "lvcreate -s -kn -n snap --addtag pvehci "+lv)
+	if got := gi("pve/snap", 0); got != origin {
+		t.Fatalf("snapshot metadata %s, origin's %s", got, origin)
+	}
+	mustSh(t, r, "lvrename pve/snap pve/restored")
+	if got := gi("pve/restored", 0); got != origin {
+		t.Fatalf("renamed snapshot metadata %s, want %s", got, origin)
+	}
+	if res, err := sh(t, r, "lvs --reportformat json --units b --nosuffix -o lv_name,origin pve/restored"); err != nil || !strings.Contains(string(res.Stdout), `"origin":"`+resName+`_00000"`) {
+		t.Errorf("renamed snapshot's origin: %v %s", err, res.Stdout)
+	}
+
+	// The snapshot is a copy: wiping the origin's metadata leaves it.
+	mustSh(t, r, "drbdmeta --force 1000 v09 /dev/"+lv+" internal wipe-md")
+	if got := gi("pve/restored", 0); got != origin {
+		t.Errorf("snapshot metadata after the origin's wipe-md: %s, want %s", got, origin)
+	}
+
+	forget := "drbdmeta --force 1000 v09 /dev/pve/restored internal forget-peer --node-id "
+	res, err := sh(t, r, forget+"5")
+	if err != nil || len(res.Stdout) != 0 || !strings.Contains(string(res.Stderr), "Copying bitmap slot -1 to -1 not implemented.") {
+		t.Errorf("forget-peer of a free slot: %v %q %q", err, res.Stdout, res.Stderr)
+	}
+	if res, err := sh(t, r, forget+"40"); run.ExitCode(err) != 10 || string(res.Stderr) != "node-id out of range (0...31)\n" {
+		t.Errorf("forget-peer --node-id 40: %v %q", err, res.Stderr)
+	}
+	if res, err := sh(t, r, "drbdmeta --force 1000 v09 /dev/"+lv+" internal forget-peer --node-id 0"); run.ExitCode(err) != 1 || len(res.Stderr) != 0 {
+		t.Errorf("forget-peer without metadata: %v %q", err, res.Stderr)
+	}
+}
+
+// TestForgetPeerClearsBitmapSlot: a peer that missed writes has a bitmap
+// UUID and out-of-sync blocks in the survivor's metadata; forget-peer drops
+// both, so a new peer given that node id later is not mistaken for it.
+func TestForgetPeerClearsBitmapSlot(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, drbd.ResourceConfig{Quorum: "off", Nodes: []drbd.Node{diskfulNode("pve1", 0), diskfulNode("pve2", 1)}})
+	cl.upAndSkipSync("pve1", "pve2")
+	r := cl.hosts["pve1"].Runner()
+	mustSh(t, cl.hosts["pve2"].Runner(), "drbdsetup down "+resName)
+	cl.mustAdm("pve1", "primary")
+	cl.mustAdm("pve1", "secondary")
+	mustSh(t, r, "drbdsetup down "+resName)
+	gi := func() []string {
+		return strings.Split(strings.TrimSpace(mustSh(t, r, "drbdmeta --force 1000 v09 /dev/pve/"+resName+"_00000 internal get-gi --node-id 1")), ":")
+	}
+	if before := gi(); before[1] == "0000000000000000" {
+		t.Fatalf("no bitmap UUID toward the peer that missed the promotion: %v", before)
+	}
+	mustSh(t, r, "drbdmeta --force 1000 v09 /dev/pve/"+resName+"_00000 internal forget-peer --node-id 1")
+	if after := gi(); after[1] != "0000000000000000" {
+		t.Errorf("bitmap UUID after forget-peer: %v", after)
 	}
 }

@@ -13,11 +13,12 @@ import (
 // as 0000000000000004. The model keeps 0 for "just created".
 const uuidJustCreated = 4
 
-// drbdmeta answers the two drbdmeta command lines the satellite runs
-// (storage/satellite observe.go and apply.go):
+// drbdmeta answers the drbdmeta command lines the satellite runs
+// (storage/satellite observe.go, apply.go and restore.go):
 //
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
+//	drbdmeta [--force] MINOR v09 DEVICE internal forget-peer --node-id N
 //
 // drbdmeta works without the DRBD module (testbed-local.md §2), so a host
 // that is not attached to a Network answers too; it has no metadata.
@@ -50,9 +51,16 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 			o.code = drbdUsage
 			return
 		}
+	case command == "forget-peer" && len(rest) == 2 && rest[0] == "--node-id":
+		if nodeID, err = strconv.Atoi(rest[1]); err != nil || nodeID < 0 || nodeID > 31 {
+			// Real, --node-id 40: this text and rc 10.
+			o.stderr.WriteString("node-id out of range (0...31)\n")
+			o.code = drbdKernelFailure
+			return
+		}
 	case command == "wipe-md" && len(rest) == 0 && force:
 	default:
-		o.notModelled("drbdmeta", fmt.Sprintf("%s %v (get-gi --node-id N and --force wipe-md are modelled)", command, rest))
+		o.notModelled("drbdmeta", fmt.Sprintf("%s %v (get-gi --node-id N, forget-peer --node-id N and --force wipe-md are modelled)", command, rest))
 		o.code = drbdUsage
 		return
 	}
@@ -95,6 +103,19 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 			return
 		}
 		o.stdout.WriteString(giLine(meta, nodeID) + "\n")
+	case "forget-peer":
+		// Real drbdmeta frees the peer's bitmap slot and clears its
+		// bitmap UUID; on a zeroed file it answers rc 1 and nothing.
+		if meta == nil {
+			o.code = 1
+			return
+		}
+		if _, used := meta.bitmapUUID[nodeID]; !used && len(meta.oos[nodeID]) == 0 {
+			// Real, for a slot no peer holds (rc 0).
+			o.stderr.WriteString("Copying bitmap slot -1 to -1 not implemented.\nDo it with dump-md, edit, restore-md\n")
+		}
+		delete(meta.bitmapUUID, nodeID)
+		delete(meta.oos, nodeID)
 	case "wipe-md":
 		if meta == nil {
 			// Real, a second wipe-md: rc 0.

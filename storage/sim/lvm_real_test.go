@@ -24,7 +24,7 @@ import (
 // command that changes metadata.
 func metadataOnly(argv []string) []string {
 	switch argv[0] {
-	case "lvcreate", "lvremove", "lvextend", "lvchange", "vgremove":
+	case "lvcreate", "lvremove", "lvextend", "lvchange", "lvrename", "vgremove":
 		return append([]string{argv[0], "--driverloaded", "n"}, argv[1:]...)
 	}
 	return argv
@@ -107,6 +107,13 @@ func TestReportShapeMatchesRealLVM(t *testing.T) {
 		{real: "lvchange --deltag foo " + vg + "/a"},
 		{real: "lvchange --addtag foo " + vg + "/nope"},
 		{real: "lvchange " + vg + "/a"},
+		{real: "lvrename " + vg + "/a " + vg + "/a.rollback"},
+		{real: "lvrename " + vg + " a.rollback a"},
+		{real: "lvrename " + vg + "/nope x"},
+		{real: "lvrename " + vg + "/a other/x"},
+		{real: "lvrename " + vg + "/a bad!name"},
+		{real: "lvrename " + vg + "/a"},
+		{real: "lvrename nosuch" + vg + "/a x"},
 		{real: "lvremove -f " + vg + "/a"},
 	}
 	for _, s := range steps {

@@ -314,6 +314,14 @@ func (h *Host) lvcreate(o *output, args []string) {
 		o.usageMsg(fmt.Sprintf("Logical volume name %q is invalid.\n  Run `lvcreate --help' for more information.", name))
 		return
 	}
+	// A snapshot copies the origin's DRBD metadata, which the network's
+	// resync changes under net.mu; lock order: net.mu before h.mu.
+	var meta map[*logicalVolume]*drbdMeta
+	if n := h.network(); n != nil && p.has("snapshot") {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		meta = h.drbd.meta
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
@@ -366,6 +374,12 @@ func (h *Host) lvcreate(o *output, args []string) {
 			}
 		}
 		g.lvs[name] = snap
+		// DRBD's internal metadata sits in the origin's last blocks, so
+		// the snapshot has a copy of it as it was at this instant: what
+		// a restore or a rollback from the snapshot attaches.
+		if meta != nil && meta[origin] != nil {
+			meta[snap] = meta[origin].clone()
+		}
 		h.warnOverprovisioned(o, origin.thinPool)
 		o.info("Logical volume %q created.", name)
 		return
@@ -510,6 +524,71 @@ func (h *Host) lvremove(o *output, c run.Cmd) {
 		}
 		o.info("Logical volume %q successfully removed.", lv.name)
 	}
+}
+
+// lvrename renames an LV within its VG: `lvrename VG/OLD [VG/]NEW` or
+// `lvrename VG OLD NEW`. Snapshots keep their origin under its new name, and
+// an LV's DRBD metadata (kept by LV, see drbdHost) goes with it, as both
+// live inside the LV. Messages and exit codes are lvm2 2.03's on this
+// machine (TestReportShapeMatchesRealLVM).
+func (h *Host) lvrename(o *output, args []string) {
+	p, err := parseArgs("lvrename", args, specs())
+	if err != nil {
+		o.usage(err)
+		return
+	}
+	var vgName, oldName, newName string
+	switch {
+	case len(p.pos) == 2 && strings.Contains(p.pos[0], "/"):
+		vgName, oldName, _ = strings.Cut(p.pos[0], "/")
+		newName = p.pos[1]
+		if v, n, ok := strings.Cut(newName, "/"); ok {
+			if v != vgName {
+				o.usageMsg(fmt.Sprintf("Logical volume names must have the same volume group (%q or %q)\n  Run `lvrename --help' for more information.", vgName, v))
+				return
+			}
+			newName = n
+		}
+	case len(p.pos) == 3:
+		vgName, oldName, newName = p.pos[0], p.pos[1], p.pos[2]
+	default:
+		o.usageMsg("No command with matching syntax recognised.  Run 'lvrename --help' for more information.")
+		return
+	}
+	if !validName(newName) {
+		o.usageMsg(fmt.Sprintf("New logical volume name %q is invalid\n  Run `lvrename --help' for more information.", newName))
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.vgs[vgName]
+	if g == nil {
+		o.fail(lvmFailed, "Volume group %q not found", vgName)
+		o.fail(lvmFailed, "Cannot process volume group %s", vgName)
+		return
+	}
+	lv := g.lvs[oldName]
+	if lv == nil {
+		o.fail(lvmFailed, "Existing logical volume %q not found in volume group %q", oldName, vgName)
+		return
+	}
+	if g.lvs[newName] != nil {
+		o.fail(lvmFailed, "Logical Volume %q already exists in volume group %q", newName, vgName)
+		return
+	}
+	if lv.pool {
+		o.notModelled("lvrename", "renaming a thin pool")
+		return
+	}
+	delete(g.lvs, oldName)
+	lv.name = newName
+	g.lvs[newName] = lv
+	for _, s := range g.lvs {
+		if s.origin == oldName {
+			s.origin = newName
+		}
+	}
+	o.info("Renamed %q to %q in volume group %q", oldName, newName, vgName)
 }
 
 // lvextend grows a thin volume (no VG space needed) or a thin pool's data

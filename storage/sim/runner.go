@@ -89,6 +89,8 @@ func (r hostRunner) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 		r.h.lvremove(&o, c)
 	case "lvextend":
 		r.h.lvextend(&o, c.Args)
+	case "lvrename":
+		r.h.lvrename(&o, c.Args)
 	case "lvchange":
 		r.h.lvchange(&o, c.Args)
 	case "pvcreate":

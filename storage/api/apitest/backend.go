@@ -17,6 +17,7 @@ import (
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/api"
 	"github.com/pvehci/pvehci/storage/model"
+	"github.com/pvehci/pvehci/storage/satellite"
 )
 
 // DefaultPoolKiB is the free and total space every diskful pool reports
@@ -139,7 +140,7 @@ func (b *Backend) settle() error {
 				}
 			}
 			if r.Props[linstor.KeyRscRollbackTarget] != "" {
-				if err := apply(&state.SetProps{Target: t, Change: model.PropsChange{Delete: []string{linstor.KeyRscRollbackTarget}}}); err != nil {
+				if err := apply(&state.SetProps{Target: t, Change: model.PropsChange{Delete: []string{linstor.KeyRscRollbackTarget, satellite.PropRollbackID}}}); err != nil {
 					return err
 				}
 			}
