@@ -32,9 +32,10 @@ type (
 	CorruptRequest   struct{ Node, Resource string }
 	PartitionRequest struct{ Nodes []string }
 	VMRequest        struct {
-		VMID    int
-		Node    string
-		SizeKiB int64
+		VMID     int
+		Node     string
+		SizeKiB  int64
+		Snapshot string
 	}
 )
 
@@ -138,6 +139,27 @@ func (l *Lab) Serve(ctx context.Context) error {
 			return nil, err
 		}
 		return nil, l.DeleteVM(r.Context(), req.VMID)
+	})
+	handle("POST /vm/snapshot", func(r *http.Request) (any, error) {
+		var req VMRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return l.SnapshotVM(r.Context(), req.VMID, req.Snapshot)
+	})
+	handle("POST /vm/rollback", func(r *http.Request) (any, error) {
+		var req VMRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return l.RollbackVM(r.Context(), req.VMID, req.Snapshot)
+	})
+	handle("POST /vm/delsnapshot", func(r *http.Request) (any, error) {
+		var req VMRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, l.DeleteVMSnapshot(r.Context(), req.VMID, req.Snapshot)
 	})
 	handle("POST /shutdown", func(r *http.Request) (any, error) { stop(); return nil, nil })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

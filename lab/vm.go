@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -239,4 +240,106 @@ func (l *Lab) VMs() []VM {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// markerOffset is where a VM writes after a snapshot: the second 4 KiB
+// block, so the stamp at 0 stays.
+const markerOffset = 4096
+
+// marker is what VM vmid writes after snapshot snap is taken.
+func marker(vmid int, snap string) []byte {
+	return fmt.Appendf(nil, "pvehci lab vm %d: written after snapshot %s\n", vmid, snap)
+}
+
+// SnapshotVM takes snapshot snap of a VM through the simulated Proxmox
+// API (qm snapshot: volume_snapshot, the plugin's POST …/snapshots), then
+// the running VM writes on: a marker after the snapshot, which a rollback
+// to it must take away again.
+func (l *Lab) SnapshotVM(ctx context.Context, vmid int, snap string) (VM, error) {
+	v := l.vms
+	v.mu.Lock()
+	vm, ok := v.m[vmid]
+	v.mu.Unlock()
+	if !ok {
+		return VM{}, fmt.Errorf("the lab has no VM %d; create it with `pvehci lab vm create %d --node NODE`", vmid, vmid)
+	}
+	if _, err := v.pve.Snapshot(ctx, vmid, snap); err != nil {
+		return VM{}, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, err := vm.dev.WriteAt(marker(vmid, snap), markerOffset); err != nil {
+		return VM{}, fmt.Errorf("VM %d writing after snapshot %s: %w", vmid, snap, err)
+	}
+	return *vm, nil
+}
+
+// VMRollback is the outcome of RollbackVM: the VM and its second block
+// before and after the rollback.
+type VMRollback struct {
+	VM     VM     `json:"vm"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
+// RollbackVM rolls a VM back to snapshot snap as qm rollback does (the VM
+// stops: QEMU closes the device and the disk is deactivated; the plugin's
+// POST …/snapshot-rollback; the VM stays stopped), then starts it again
+// (qm start: activate, QEMU opens the device) and checks that what it
+// wrote after the snapshot is gone and its stamp is still there.
+func (l *Lab) RollbackVM(ctx context.Context, vmid int, snap string) (VMRollback, error) {
+	v := l.vms
+	v.mu.Lock()
+	vm, ok := v.m[vmid]
+	v.mu.Unlock()
+	if !ok {
+		return VMRollback{}, fmt.Errorf("the lab has no VM %d", vmid)
+	}
+	n, err := l.Node(vm.Node)
+	if err != nil {
+		return VMRollback{}, err
+	}
+	block := make([]byte, len(marker(vmid, snap)))
+	v.mu.Lock()
+	_, err = vm.dev.ReadAt(block, markerOffset)
+	before := string(bytes.TrimRight(block, "\x00"))
+	vm.dev.Close()
+	v.mu.Unlock()
+	if err != nil {
+		return VMRollback{}, fmt.Errorf("VM %d reading its disk: %w", vmid, err)
+	}
+	_, rbErr := v.pve.Rollback(ctx, vmid, snap)
+	// Started again even after a failed rollback, as an admin would.
+	if _, err := v.pve.Start(ctx, vmid); err != nil {
+		return VMRollback{}, errors.Join(rbErr, err)
+	}
+	dev, err := open(n, vm.Device, vmid)
+	if err != nil {
+		return VMRollback{}, errors.Join(rbErr, err)
+	}
+	v.mu.Lock()
+	vm.dev = dev
+	out := VMRollback{VM: *vm, Before: before}
+	v.mu.Unlock()
+	if rbErr != nil {
+		return out, rbErr
+	}
+	if _, err := dev.ReadAt(block, markerOffset); err != nil {
+		return out, fmt.Errorf("VM %d reading its disk after the rollback: %w", vmid, err)
+	}
+	out.After = string(bytes.TrimRight(block, "\x00"))
+	if bytes.Equal(block, marker(vmid, snap)) {
+		return out, fmt.Errorf("VM %d still reads %q after the rollback to %s", vmid, out.After, snap)
+	}
+	stampBuf := make([]byte, len(stamp(vmid)))
+	if _, err := dev.ReadAt(stampBuf, 0); err != nil || !bytes.Equal(stampBuf, stamp(vmid)) {
+		return out, fmt.Errorf("VM %d reads %q at its start after the rollback, want %q (err %v)", vmid, stampBuf, stamp(vmid), err)
+	}
+	return out, nil
+}
+
+// DeleteVMSnapshot deletes a VM's snapshot as qm delsnapshot does.
+func (l *Lab) DeleteVMSnapshot(ctx context.Context, vmid int, snap string) error {
+	_, err := l.vms.pve.DeleteSnapshot(ctx, vmid, snap)
+	return err
 }

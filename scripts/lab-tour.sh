@@ -54,11 +54,18 @@ step "pvehci health on n2 judges every node from the leader's view"
 	--check DRBD_SPLIT_BRAIN --check POOL_DATA_FULL --check JOB_FAILED | tee "$PVEHCI_LAB_DIR/health.txt" || fail "pvehci health is not OK on a healthy lab"
 grep -q 'every node judged from leader' "$PVEHCI_LAB_DIR/health.txt" || fail "health did not use the leader's view"
 
-step "Snapshot the VM's disk as the Proxmox plugin does: I/O suspended on every node, thin snapshots taken, I/O resumed"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":"snap1"}' "$(echo "$LS_CONTROLLERS" | cut -d, -f1)/v1/resource-definitions/$rd/snapshots")
-[ "$code" = 201 ] || fail "snapshot create answered $code, want 201"
+step "qm snapshot 100 snap1: I/O suspended on every node, thin snapshots taken, I/O resumed; the VM then writes on"
+"$PVEHCI" lab vm snapshot 100 snap1
 "$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS"
 "$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS" | grep "snap1" | grep -q Successful || fail "snap1 is not Successful"
+
+step "qm rollback 100 snap1: every replica goes down, takes the snapshot's data, comes back UpToDate; the VM's later write is gone"
+t0=$(date +%s.%N)
+out=$("$PVEHCI" lab vm rollback 100 snap1) || fail "the rollback failed: $out"
+echo "$out"
+echo "rollback and restart took $(awk -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+echo "$out" | grep -q 'holds "" now' || fail "the VM still reads what it wrote after the snapshot"
+curl -s "$(echo "$LS_CONTROLLERS" | cut -d, -f1)/v1/view/resources?resources=$rd" | grep -q '"UpToDate"' || fail "no UpToDate replica after the rollback"
 
 step "Grow the VM's disk by 1 GiB online, as the Proxmox plugin does on qm resize"
 api1=$(echo "$LS_CONTROLLERS" | cut -d, -f1)
@@ -114,9 +121,8 @@ echo "leader was $leader, now $now"
 "$PVEHCI" resource-definition list --controllers "$LS_CONTROLLERS" | grep -q "$rd" || fail "$rd not listed after the failover"
 "$PVEHCI" lab start "$leader"
 
-step "Delete the snapshot, then VM 100: the plugin's deactivate and free_image remove every replica"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(echo "$LS_CONTROLLERS" | cut -d, -f2)/v1/resource-definitions/$rd/snapshots/snap1")
-[ "$code" = 200 ] || fail "snapshot delete answered $code, want 200"
+step "qm delsnapshot 100 snap1, then delete VM 100: the plugin's deactivate and free_image remove every replica"
+"$PVEHCI" lab vm delsnapshot 100 snap1
 "$PVEHCI" snapshot list --controllers "$LS_CONTROLLERS" | grep -q snap1 && fail "snap1 still listed"
 "$PVEHCI" lab vm delete 100
 "$PVEHCI" resource list --controllers "$LS_CONTROLLERS" -o json | grep -q "$rd" && fail "$rd still has resources"

@@ -113,6 +113,52 @@ func labCommand(e env) *ucli.Command {
 						}
 						return labVM(ctx, e, c, "/vm/migrate", lab.VMRequest{VMID: vmid, Node: c.Args().Get(1)})
 					}},
+				{Name: "snapshot", Usage: "take a snapshot of a VM as qm snapshot does; the VM then writes on", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
+					Action: func(ctx context.Context, c *ucli.Command) error {
+						vmid, err := vmidArg(c, 2)
+						if err != nil {
+							return err
+						}
+						if err := labVM(ctx, e, c, "/vm/snapshot", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}); err != nil {
+							return err
+						}
+						fmt.Fprintf(e.stdout, "snapshot %s taken; VM %d wrote a block after it\n", c.Args().Get(1), vmid)
+						return nil
+					}},
+				{Name: "rollback", Usage: "roll a VM back to its snapshot as qm rollback does (stop, roll back, start)", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
+					Action: func(ctx context.Context, c *ucli.Command) error {
+						vmid, err := vmidArg(c, 2)
+						if err != nil {
+							return err
+						}
+						ctl, err := control(c)
+						if err != nil {
+							return err
+						}
+						var out lab.VMRollback
+						if err := ctl.Do(ctx, "POST", "/vm/rollback", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}, &out); err != nil {
+							return err
+						}
+						fmt.Fprintf(e.stdout, "VM %d rolled back to %s and started on %s\nits second block held %q before the rollback and holds %q now\n",
+							vmid, c.Args().Get(1), out.VM.Node, strings.TrimSpace(out.Before), strings.TrimSpace(out.After))
+						return nil
+					}},
+				{Name: "delsnapshot", Usage: "delete a VM's snapshot as qm delsnapshot does", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
+					Action: func(ctx context.Context, c *ucli.Command) error {
+						vmid, err := vmidArg(c, 2)
+						if err != nil {
+							return err
+						}
+						ctl, err := control(c)
+						if err != nil {
+							return err
+						}
+						if err := ctl.Do(ctx, "POST", "/vm/delsnapshot", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}, nil); err != nil {
+							return err
+						}
+						fmt.Fprintf(e.stdout, "snapshot %s of VM %d deleted\n", c.Args().Get(1), vmid)
+						return nil
+					}},
 				{Name: "delete", Usage: "stop a VM and free its disk", ArgsUsage: "VMID", Flags: []ucli.Flag{dirFlag},
 					Action: func(ctx context.Context, c *ucli.Command) error {
 						vmid, err := vmidArg(c, 1)

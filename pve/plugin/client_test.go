@@ -469,3 +469,50 @@ func (c *countingClock) Sleep(_ context.Context, d time.Duration) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// TestSnapshotCallsFollowThePlugin: volume_snapshot, volume_snapshot_rollback
+// (POST without a body) and volume_snapshot_delete, which removes the
+// definition a backup restored the snapshot into before the snapshot
+// (linstor-proxmox.md §3.15 and its volume_snapshot_delete sequence).
+func TestSnapshotCallsFollowThePlugin(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	vol, err := e.c.AllocImage(ctx, 100, 1048576, "pve1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, _, _ := plugin.ParseVolname(vol)
+	snap := plugin.SnapshotName(rd, "before_upgrade")
+	e.rec.take()
+	if err := e.c.VolumeSnapshot(ctx, vol, "before_upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.VolumeSnapshotRollback(ctx, vol, "before_upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	// A backup restored the snapshot into its own definition.
+	e.raw(201, "POST", "/v1/resource-definitions", `{"resource_definition":{"name":"`+snap+`"}}`)
+	e.raw(200, "POST", "/v1/resource-definitions/"+rd+"/snapshot-restore-volume-definition/"+snap, `{"to_resource":"`+snap+`"}`)
+	e.raw(200, "POST", "/v1/resource-definitions/"+rd+"/snapshot-restore-resource/"+snap, `{"to_resource":"`+snap+`"}`)
+	if err := e.c.VolumeSnapshotDelete(ctx, vol, "before_upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range e.rec.take() {
+		if strings.HasPrefix(r, "GET /health") || (strings.HasPrefix(r, "POST /v1/resource-definitions") && strings.Contains(r, "restore")) ||
+			r == "POST /v1/resource-definitions 201" {
+			continue
+		}
+		got = append(got, r)
+	}
+	equal(t, "snapshot requests", got, []string{
+		"POST /v1/resource-definitions/" + rd + "/snapshots 201",
+		"POST /v1/resource-definitions/" + rd + "/snapshot-rollback/" + snap + " 200",
+		"GET /v1/view/resources 200",
+		"DELETE /v1/resource-definitions/" + snap + " 200",
+		"DELETE /v1/resource-definitions/" + rd + "/snapshots/" + snap + " 200",
+	})
+	if err := e.c.VolumeSnapshotRollback(ctx, vol, "before_upgrade"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("rollback to a deleted snapshot: %v", err)
+	}
+}

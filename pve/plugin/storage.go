@@ -29,3 +29,18 @@ func (s Storage) Deactivate(ctx context.Context, volname, node string) error {
 func (s Storage) Free(ctx context.Context, volname string) error {
 	return s.Client.FreeImage(ctx, volname)
 }
+
+// Snapshot is VolumeSnapshot.
+func (s Storage) Snapshot(ctx context.Context, volname, snap string) error {
+	return s.Client.VolumeSnapshot(ctx, volname, snap)
+}
+
+// Rollback is VolumeSnapshotRollback.
+func (s Storage) Rollback(ctx context.Context, volname, snap string) error {
+	return s.Client.VolumeSnapshotRollback(ctx, volname, snap)
+}
+
+// DeleteSnapshot is VolumeSnapshotDelete.
+func (s Storage) DeleteSnapshot(ctx context.Context, volname, snap string) error {
+	return s.Client.VolumeSnapshotDelete(ctx, volname, snap)
+}

@@ -23,9 +23,12 @@ func (m *memStorage) Alloc(_ context.Context, vmid int, _ int64, _ string) (stri
 	m.n++
 	return fmt.Sprintf("pm-%08x_%d", m.n, vmid), nil
 }
-func (m *memStorage) Activate(context.Context, string, string) error   { return nil }
-func (m *memStorage) Deactivate(context.Context, string, string) error { return nil }
-func (m *memStorage) Free(context.Context, string) error               { return nil }
+func (m *memStorage) Activate(context.Context, string, string) error       { return nil }
+func (m *memStorage) Deactivate(context.Context, string, string) error     { return nil }
+func (m *memStorage) Free(context.Context, string) error                   { return nil }
+func (m *memStorage) Snapshot(context.Context, string, string) error       { return nil }
+func (m *memStorage) Rollback(context.Context, string, string) error       { return nil }
+func (m *memStorage) DeleteSnapshot(context.Context, string, string) error { return nil }
 
 const token = "root@pam!hci=0b6a3c2e-8d1f-4a5b-9c7d-2e1f0a9b8c7d"
 

@@ -23,6 +23,11 @@ type Storage interface {
 	Activate(ctx context.Context, volname, node string) error
 	Deactivate(ctx context.Context, volname, node string) error
 	Free(ctx context.Context, volname string) error
+	// Snapshot, Rollback and DeleteSnapshot are volume_snapshot,
+	// volume_snapshot_rollback and volume_snapshot_delete of one disk.
+	Snapshot(ctx context.Context, volname, snap string) error
+	Rollback(ctx context.Context, volname, snap string) error
+	DeleteSnapshot(ctx context.Context, volname, snap string) error
 }
 
 // Options configure a Sim.
@@ -69,7 +74,8 @@ type vm struct {
 	lock          string
 	disks         []disk
 	started       time.Time
-	migrateSource string // set while locked for migration
+	migrateSource string   // set while locked for migration
+	snapshots     []string // by age, oldest first
 }
 
 // task is one worker task; exit is "" while it runs.

@@ -49,6 +49,15 @@ func (f *fakeStorage) Deactivate(_ context.Context, vol, node string) error {
 	return f.err("deactivate " + vol + " " + node)
 }
 func (f *fakeStorage) Free(_ context.Context, vol string) error { return f.err("free " + vol) }
+func (f *fakeStorage) Snapshot(_ context.Context, vol, snap string) error {
+	return f.err("snapshot " + vol + " " + snap)
+}
+func (f *fakeStorage) Rollback(_ context.Context, vol, snap string) error {
+	return f.err("rollback " + vol + " " + snap)
+}
+func (f *fakeStorage) DeleteSnapshot(_ context.Context, vol, snap string) error {
+	return f.err("delsnapshot " + vol + " " + snap)
+}
 
 type env struct {
 	t   *testing.T
@@ -473,5 +482,66 @@ func TestParseUPID(t *testing.T) {
 		if tc.ok && u.String() != tc.in {
 			t.Errorf("ParseUPID(%q).String() = %q", tc.in, u.String())
 		}
+	}
+}
+
+// TestSnapshotRollback follows qm snapshot, qm rollback (which stops a
+// running VM first and leaves it stopped), qm start and qm delsnapshot,
+// with PVE's refusals: a bad or reused name, an unknown snapshot, and a
+// snapshot whose second disk fails is undone on the first.
+func TestSnapshotRollback(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	if _, err := e.sim.CreateVM(ctx, 100, "pve2", "web", pvesim.Disk{Key: "scsi0", SizeKiB: 1 << 20}, pvesim.Disk{Key: "scsi1", SizeKiB: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	vm, _ := e.sim.VM(100)
+	d0, d1 := vm.Volnames["scsi0"], vm.Volnames["scsi1"]
+	mark := len(e.sim.Transcript())
+	if _, err := e.sim.Snapshot(ctx, 100, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"1st", "a", "has space", strings.Repeat("x", 41)} {
+		if _, err := e.sim.Snapshot(ctx, 100, bad); err == nil || !strings.Contains(err.Error(), "invalid snapshot name") {
+			t.Errorf("snapshot name %q: %v", bad, err)
+		}
+	}
+	if _, err := e.sim.Snapshot(ctx, 100, "s1"); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Errorf("second s1: %v", err)
+	}
+	e.st.fail["snapshot "+d1+" s2"] = errors.New("pool full")
+	if _, err := e.sim.Snapshot(ctx, 100, "s2"); err == nil {
+		t.Error("snapshot with a failing disk succeeded")
+	}
+	delete(e.st.fail, "snapshot "+d1+" s2")
+	if _, err := e.sim.Rollback(ctx, 100, "s2"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("rollback to the failed s2: %v", err)
+	}
+	if _, err := e.sim.Rollback(ctx, 100, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if vm, _ := e.sim.VM(100); vm.Running || vm.Lock != "" {
+		t.Errorf("after rollback: running %v lock %q, want stopped and unlocked", vm.Running, vm.Lock)
+	}
+	if _, err := e.sim.Start(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.Start(ctx, 100); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("second start: %v", err)
+	}
+	if _, err := e.sim.DeleteSnapshot(ctx, 100, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"lock 100 snapshot", "snapshot " + d0 + " s1", "snapshot " + d1 + " s1", "unlock 100",
+		"lock 100 snapshot", "unlock 100",
+		"lock 100 snapshot", "snapshot " + d0 + " s2", "snapshot " + d1 + " s2 error: pool full", "delsnapshot " + d0 + " s2", "unlock 100",
+		"lock 100 rollback", "unlock 100",
+		"lock 100 rollback", "deactivate " + d0 + " pve2", "deactivate " + d1 + " pve2", "rollback " + d0 + " s1", "rollback " + d1 + " s1", "unlock 100",
+		"activate " + d0 + " pve2", "activate " + d1 + " pve2",
+		"lock 100 snapshot-delete", "delsnapshot " + d0 + " s1", "delsnapshot " + d1 + " s1", "unlock 100",
+	}
+	if got := e.sim.Transcript()[mark:]; !slices.Equal(got, want) {
+		t.Errorf("transcript\n got %q\nwant %q", got, want)
 	}
 }
