@@ -616,11 +616,11 @@ func (r *Runner) verifyJob(ctx context.Context, js model.JobSchedule, runID stri
 	for _, rd := range slices.Sorted(maps.Keys(requested)) {
 		v, ok := results[rd]
 		if !ok {
-			details[detailKey("oos-kib", rd)] = "unknown"
+			details[detailKey(model.JobDetailOutOfSyncKiB, rd)] = "unknown"
 			errs = append(errs, fmt.Errorf("the verify of %s did not finish: %v", rd, werr))
 			continue
 		}
-		details[detailKey("oos-kib", rd)] = strconv.FormatUint(v.OutOfSyncKiB, 10)
+		details[detailKey(model.JobDetailOutOfSyncKiB, rd)] = strconv.FormatUint(v.OutOfSyncKiB, 10)
 		total += v.OutOfSyncKiB
 		if v.OutOfSyncKiB > 0 {
 			dirty = append(dirty, fmt.Sprintf("%s (%d KiB)", rd, v.OutOfSyncKiB))

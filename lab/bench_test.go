@@ -2,12 +2,15 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"testing"
 	"time"
 
 	lc "github.com/LINBIT/golinstor/client"
+	"github.com/pvehci/pvehci/internal/localapi"
 )
 
 // BenchmarkLabSpawn spawns b.N resource definitions from the lab's
@@ -71,5 +74,84 @@ func BenchmarkLabUp(b *testing.B) {
 		b.StopTimer()
 		l.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkLabHealth1000 is `pvehci health` on a 3-node lab with 1,000
+// resource definitions (2 diskful replicas and a tie-breaker each, 4 MiB
+// thin volumes): each iteration runs the binary as an operator would, on
+// n2 (not the leader, so the cluster view is fetched through it), with
+// --json. Spawning the resources takes minutes and is not timed. Run with
+// `make bench-cluster`.
+func BenchmarkLabHealth1000(b *testing.B) {
+	const total, workers = 1000, 8
+	ctx := context.Background()
+	l, err := Start(ctx, Config{Dir: b.TempDir(), AddrBase: randomBase(), Binary: binary, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := l.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	next := make(chan int)
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for i := range next {
+				if err := c.ResourceGroups.Spawn(ctx, ResourceGroup, lc.ResourceGroupSpawn{ResourceDefinitionName: fmt.Sprintf("h-%05d", i), VolumeSizes: []int64{4 << 10}}); err != nil {
+					errs <- fmt.Errorf("spawn %d: %w", i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := range total {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%d resources spawned in %s", total, time.Since(start).Round(time.Second))
+	// Every node reports every replica before the timing starts.
+	leader := l.Status(ctx).Leader
+	for deadline := time.Now().Add(10 * time.Minute); ; {
+		var cv struct {
+			Nodes []struct {
+				Resources []json.RawMessage `json:"resources"`
+			} `json:"nodes"`
+		}
+		n, _ := l.Node(leader)
+		if err := localapi.NewClient(n.Socket).Do(ctx, "GET", "/v1/cluster-view", nil, &cv); err == nil {
+			sum := 0
+			for _, nv := range cv.Nodes {
+				sum += len(nv.Resources)
+			}
+			if sum >= 3*total {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the satellites did not report every replica within 10 minutes")
+		}
+		time.Sleep(2 * time.Second)
+	}
+	b.Logf("settled after %s", time.Since(start).Round(time.Second))
+	node := l.Nodes[1]
+	if node.Name == leader {
+		node = l.Nodes[2]
+	}
+	b.ResetTimer()
+	for range b.N {
+		out, err := exec.Command(binary, "health", "--json", "--socket", node.Socket).Output()
+		if len(out) == 0 {
+			b.Fatalf("health printed nothing: %v", err)
+		}
 	}
 }

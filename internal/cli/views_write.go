@@ -20,9 +20,10 @@ func nodeCommand(e env) *ucli.Command {
 	return &ucli.Command{
 		Name:    "node",
 		Aliases: []string{"n"},
-		Usage:   "list and register storage nodes (LINSTOR REST API)",
+		Usage:   "list and register storage nodes (LINSTOR REST API); clean up this node's orphans",
 		Commands: []*ucli.Command{
 			nodeListCommand(e),
+			nodeCleanupCommand(e),
 			{
 				Name:      "create",
 				Aliases:   []string{"c"},

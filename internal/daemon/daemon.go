@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ import (
 	"github.com/pvehci/pvehci/jobs"
 	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/controller"
+	"github.com/pvehci/pvehci/storage/metrics"
+	"github.com/pvehci/pvehci/storage/satellite"
 )
 
 // Config is what `pvehci daemon` is started with.
@@ -103,6 +106,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 			return build()(ctx)
 		}
 	}
+	// One counter for every leadership term of this daemon: a term that
+	// ends and a later one that begins add to the same series.
+	relocResults := metrics.NewRelocationResults()
 	leaderWork := map[string]func(context.Context) error{
 		"complete": afterOpen(func() func(context.Context) error {
 			c := &controller.Completer{Store: store, State: cluster.State, Changed: cluster.Changed,
@@ -111,7 +117,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 		}),
 		"relocate": afterOpen(func() func(context.Context) error {
 			r := &controller.Relocator{Store: store, State: cluster.State, Changed: cluster.Changed,
-				Apply: cluster.Apply, Limits: cfg.Relocation, Log: log.With("component", "relocation")}
+				Apply: cluster.Apply, Limits: cfg.Relocation, Log: log.With("component", "relocation"),
+				Finished: relocResults.Finished}
 			if cfg.PVE != nil {
 				r.VMs = vmLocations(cfg.PVE)
 			}
@@ -145,13 +152,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 		cluster.Close(context.Background())
 		return err
 	}
-	srv := &http.Server{Handler: localHandler(cluster, store, level, log), ReadHeaderTimeout: 10 * time.Second}
+	var rec *satellite.Reconciler
+	if sc := cfg.Satellite; sc != nil {
+		rec = &satellite.Reconciler{Node: cfg.NodeName, Runner: sc.Runner, FS: sc.FS, ResDir: sc.ResDir, Log: log.With("component", "satellite")}
+	}
+	srv := &http.Server{Handler: localHandler(cluster, store, rec, level, log), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
 	restCtx, stopREST := context.WithCancel(context.Background())
 	restDone := make(chan error, 1)
 	if cfg.API.HTTPListen != "" {
-		restSrv, err := startREST(cluster, store, cfg.API, log)
+		restSrv, err := startREST(cluster, store, cfg.API, log, relocResults)
 		if err != nil {
 			stopREST()
 			srv.Close()
@@ -168,7 +179,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, level *slog.LevelVar
 	if sc := cfg.Satellite; sc != nil {
 		go func() {
 			defer close(satDone)
-			runSatellite(satCtx, cluster, cfg.NodeName, *sc, log.With("component", "satellite"))
+			runSatellite(satCtx, cluster, rec, *sc, log.With("component", "satellite"))
 		}()
 	} else {
 		close(satDone)
@@ -248,11 +259,28 @@ type (
 	TokenResponse struct{ Token string }
 	JoinRequest   struct{ Token string }
 	RemoveRequest struct{ Node string }
-	BackupData    struct{ Backup []byte }
+	// OrphanRemoveRequest names the orphans to remove by their keys.
+	OrphanRemoveRequest struct{ Keys []string }
+	BackupData          struct{ Backup []byte }
 )
 
-func localHandler(c *ha.Cluster, store *controller.Store, level *slog.LevelVar, log *slog.Logger) http.Handler {
+func localHandler(c *ha.Cluster, store *controller.Store, rec *satellite.Reconciler, level *slog.LevelVar, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/node/orphans", func(w http.ResponseWriter, r *http.Request) {
+		serveOrphans(c, rec, nil, w, r)
+	})
+	mux.HandleFunc("POST /v1/node/orphans/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req OrphanRemoveRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			localapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("decoding the request: %w", err))
+			return
+		}
+		if len(req.Keys) == 0 {
+			localapi.WriteError(w, http.StatusBadRequest, errors.New("name the orphans to remove (the keys `pvehci node cleanup --orphans` lists)"))
+			return
+		}
+		serveOrphans(c, rec, req.Keys, w, r)
+	})
 	mux.HandleFunc("GET /v1/cluster-view", func(w http.ResponseWriter, r *http.Request) {
 		serveClusterView(c, store, w, r)
 	})

@@ -28,11 +28,13 @@ const (
 	maxBearerTokenBytes = 4096
 )
 
-// startREST builds the REST API with its /metrics and binds its listeners;
-// a bad setting fails the daemon's start, naming the setting.
-func startREST(c *ha.Cluster, store *controller.Store, cfg APIConfig, log *slog.Logger) (*api.Server, error) {
+// startREST builds the REST API with its /metrics (the cluster metrics, the
+// health gauges and extra, the leader loops' own collectors) and binds its
+// listeners; a bad setting fails the daemon's start, naming the setting.
+func startREST(c *ha.Cluster, store *controller.Store, cfg APIConfig, log *slog.Logger, extra ...prometheus.Collector) (*api.Server, error) {
 	backend := clusterBackend{c: c, store: store}
-	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics"), Extra: []prometheus.Collector{newHealthCollector(c, store)}})
+	m := metrics.New(backend, metrics.Options{Logger: log.With("component", "metrics"),
+		Extra: append([]prometheus.Collector{newHealthCollector(c, store)}, extra...)})
 	apiHandler := api.New(backend, api.Options{
 		Logger:         log.With("component", "rest"),
 		Metrics:        m.Handler(),

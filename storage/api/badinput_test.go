@@ -128,6 +128,18 @@ func TestBadInput(t *testing.T) {
 			}
 		}, method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-rollback/s1",
 			status: 409, code: linstor.FailNotConnected, msg: "is offline"},
+		{name: "delete a snapshot being restored", setup: func(e *env) {
+			e.must(201, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshots", `{"name":"s1"}`)
+			e.must(201, "POST", "/v1/resource-definitions", `{"resource_definition":{"name":"copy"}}`)
+			e.must(200, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshot-restore-volume-definition/s1", `{"to_resource":"copy"}`)
+			// A satellite has not cloned its volume yet: the flag stays.
+			if r := e.b.State.Apply(&state.CreateResource{ResourceDefinition: "copy", Node: "pve1", Kind: state.Diskful, StoragePool: "thin",
+				Flags: []string{model.RscFlagRestoreFromSnapshot},
+				Props: model.Props{linstor.KeyVlmRestoreFromResource: "vm-9-disk-0", linstor.KeyVlmRestoreFromSnapshot: "s1"}}); r.Err != nil {
+				panic(r.Err)
+			}
+		}, method: "DELETE", path: "/v1/resource-definitions/vm-9-disk-0/snapshots/s1",
+			status: 409, code: linstor.FailInUse, msg: "being restored into copy"},
 		{name: "restore into missing definition", setup: func(e *env) {
 			e.must(201, "POST", "/v1/resource-definitions/vm-9-disk-0/snapshots", `{"name":"s1"}`)
 		}, method: "POST", path: "/v1/resource-definitions/vm-9-disk-0/snapshot-restore-resource/s1",

@@ -91,6 +91,17 @@ func (h *Handler) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 				c.add(linstor.WarnNotFound, "snapshot %s of %s does not exist; nothing to delete", snap, rdName)
 				return nil, nil
 			}
+			// A restore clones the snapshot's LVs; until every restored
+			// replica has its clone, the snapshot must stay.
+			for _, rd := range st.ResourceDefinitions() {
+				for _, res := range st.Resources(rd.Name) {
+					if res.Flags.Has(model.RscFlagRestoreFromSnapshot) && !res.Flags.Has(model.RscFlagDelete) &&
+						model.SameName(res.Props[linstor.KeyVlmRestoreFromResource], rdName) && model.SameName(res.Props[linstor.KeyVlmRestoreFromSnapshot], snap) {
+						return nil, errorf(http.StatusConflict, linstor.FailInUse, "wait until the restore into "+res.Name+" is done, or delete "+res.Name,
+							"snapshot %s of %s is being restored into %s on %s", snap, rdName, res.Name, res.Node)
+					}
+				}
+			}
 			if nodes := r.URL.Query()["nodes"]; len(nodes) > 0 {
 				for _, sn := range sd.Snapshots {
 					if !hasFold(nodes, sn.Node) {

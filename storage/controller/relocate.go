@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pvehci/pvehci/ha/relocate"
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/model"
 )
 
 // Relocator runs the relocation decisions (ha/relocate) on the leader: a
@@ -26,6 +28,12 @@ type Relocator struct {
 	Log    *slog.Logger
 	// Interval is the pace without changes; default 5 s.
 	Interval time.Duration
+	// Finished, when set, is called once for each relocation that reaches
+	// done, failed or cancelled while this Relocator leads, whoever moved
+	// it there (see relocationWatch); pvehci_relocations_total counts them.
+	Finished func(model.Relocation)
+
+	watch relocationWatch
 }
 
 // Run decides and applies until ctx ends (leadership lost).
@@ -34,6 +42,9 @@ func (r *Relocator) Run(ctx context.Context) error {
 	if iv <= 0 {
 		iv = 5 * time.Second
 	}
+	// Relocations that ended before this term are another leader's to
+	// count (or were counted by this daemon's previous term).
+	r.watch.reset()
 	pass := func(ctx context.Context) error { return r.Pass(ctx, time.Now()) }
 	return runLoop(ctx, r.Changed, r.Store, iv, time.Second, pass, r.log(), "relocation")
 }
@@ -42,6 +53,11 @@ func (r *Relocator) log() *slog.Logger { return orDiscard(r.Log) }
 
 // Pass makes one round of decisions at now and applies them.
 func (r *Relocator) Pass(ctx context.Context, now time.Time) error {
+	// Looking before deciding catches what a command from elsewhere ended
+	// since the last pass; looking after applying counts this pass's own
+	// endings even if leadership is lost before the next pass.
+	r.noteEnded(r.State())
+	defer func() { r.noteEnded(r.State()) }()
 	var vms relocate.VMLocations
 	if r.VMs != nil {
 		var err error
@@ -69,6 +85,59 @@ func (r *Relocator) Pass(ctx context.Context, now time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (r *Relocator) noteEnded(st *state.State) {
+	for _, rel := range r.watch.look(st.Relocations()) {
+		r.log().Info("relocation ended", "resource", rel.ResourceName, "node", rel.TargetNode, "result", string(rel.State), "message", rel.Message)
+		if r.Finished != nil {
+			r.Finished(rel)
+		}
+	}
+}
+
+// relocationWatch finds the relocations that reached a final state between
+// two looks at the state. A relocation has no ID of its own; the resource
+// definition and the timer's creation time tell a new relocation of the
+// same definition from the one it replaced.
+type relocationWatch struct {
+	mu   sync.Mutex
+	seen map[relocationID]model.RelocationState // nil before a term's first look
+}
+
+type relocationID struct {
+	rd      string
+	created int64
+}
+
+func (w *relocationWatch) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = nil
+}
+
+// look returns the relocations of rels that are final now and were not at
+// the previous look, or did not exist then. The first look only records:
+// counting what it finds final would count again, after every failover or
+// restart, what an earlier term already counted.
+func (w *relocationWatch) look(rels []model.Relocation) []model.Relocation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	first := w.seen == nil
+	next := make(map[relocationID]model.RelocationState, len(rels))
+	var ended []model.Relocation
+	for _, rel := range rels {
+		id := relocationID{model.Key(rel.ResourceName), rel.CreatedAt}
+		next[id] = rel.State
+		if first || !rel.State.Final() {
+			continue
+		}
+		if prev, ok := w.seen[id]; !ok || !prev.Final() {
+			ended = append(ended, rel)
+		}
+	}
+	w.seen = next
+	return ended
 }
 
 // RelocationView is the store's reports as ha/relocate reads them: per

@@ -69,6 +69,9 @@ func (a LVAttr) ThinVolume() bool { return len(a) > 0 && a[0] == 'V' }
 // for a writable LV activated read-only).
 func (a LVAttr) ReadOnly() bool { return len(a) > 1 && (a[1] == 'r' || a[1] == 'R') }
 
+// Open reports whether the LV's device is open (device 'o').
+func (a LVAttr) Open() bool { return len(a) > 5 && a[5] == 'o' }
+
 // Active reports whether the LV is active (state 'a'). Without
 // device-mapper LVM reports 'X' (unknown), which is not active.
 func (a LVAttr) Active() bool { return len(a) > 4 && a[4] == 'a' }

@@ -77,6 +77,7 @@ type collector struct {
 	rscState, vlmState, vlmAllocated, poolFree, poolTotal, poolErrors *prometheus.Desc
 	errorReports, scrapeCount, scrapeDuration                         *prometheus.Desc
 	relocations, jobLastOK, jobPaused                                 *prometheus.Desc
+	jobLastSuccess, jobDuration, jobFailures, jobOutOfSync            *prometheus.Desc
 }
 
 func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
@@ -106,6 +107,18 @@ func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
 		jobLastOK: prometheus.NewDesc("pvehci_job_last_run_success", "1 if the schedule's last finished run succeeded (or was skipped), 0 if it failed; absent before the first run.",
 			[]string{"schedule", "kind"}, nil),
 		jobPaused: prometheus.NewDesc("pvehci_job_paused", "1 if the schedule is paused (by hand or after repeated failures).", []string{"schedule", "kind"}, nil),
+		jobLastSuccess: prometheus.NewDesc("pvehci_job_last_success_timestamp_seconds",
+			"When the schedule's latest succeeded run ended, in seconds since the epoch; absent if no run in the kept history succeeded.",
+			[]string{"schedule", "kind"}, nil),
+		jobDuration: prometheus.NewDesc("pvehci_job_last_run_duration_seconds",
+			"How long the schedule's latest run that succeeded or failed took (skipped runs do not count); absent before the first.",
+			[]string{"schedule", "kind"}, nil),
+		jobFailures: prometheus.NewDesc("pvehci_job_consecutive_failures",
+			"Failed runs of the schedule since its last run that did not fail, as counted for its max-failures pause; at most the kept history.",
+			[]string{"schedule", "kind"}, nil),
+		jobOutOfSync: prometheus.NewDesc("pvehci_job_out_of_sync_bytes",
+			"Verify schedules: bytes out of sync that the latest run that succeeded or failed found, summed over the resource definitions whose verify finished; absent if none finished.",
+			[]string{"schedule", "kind"}, nil),
 		scrapeDuration: prometheus.NewDesc("linstor_scrape_duration_seconds",
 			"Time to compute the cluster metrics of this scrape.", nil, nil),
 	}
@@ -118,7 +131,8 @@ func newCollector(b api.Backend, opts Options, log *slog.Logger) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.infoDesc, c.up, c.nodeState, c.nodeFlag, c.rdCount, c.rdRscCount, c.vdSize,
 		c.rscState, c.vlmState, c.vlmAllocated, c.poolFree, c.poolTotal, c.poolErrors, c.errorReports,
-		c.scrapeCount, c.scrapeDuration, c.relocations, c.jobLastOK, c.jobPaused} {
+		c.scrapeCount, c.scrapeDuration, c.relocations, c.jobLastOK, c.jobPaused,
+		c.jobLastSuccess, c.jobDuration, c.jobFailures, c.jobOutOfSync} {
 		ch <- d
 	}
 }
@@ -231,15 +245,70 @@ func (c *collector) collectState(st *state.State, gauge func(*prometheus.Desc, f
 		gauge(c.relocations, float64(byState[s]), string(s))
 	}
 	for _, js := range st.JobSchedules() {
-		gauge(c.jobPaused, b2f(js.Paused), js.Name, string(js.Kind))
-		runs := st.JobRuns(js.Name)
-		for i := len(runs) - 1; i >= 0; i-- {
-			if runs[i].State.Final() {
-				gauge(c.jobLastOK, b2f(runs[i].State != model.RunFailed), js.Name, string(js.Kind))
-				break
-			}
+		c.collectJob(js, st.JobRuns(js.Name), gauge)
+	}
+}
+
+// collectJob computes a schedule's metrics from its run history (oldest
+// first).
+func (c *collector) collectJob(js model.JobSchedule, runs []model.JobRun, gauge func(*prometheus.Desc, float64, ...string)) {
+	labels := []string{js.Name, string(js.Kind)}
+	gauge(c.jobPaused, b2f(js.Paused), labels...)
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].State.Final() {
+			gauge(c.jobLastOK, b2f(runs[i].State != model.RunFailed), labels...)
+			break
 		}
 	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].State == model.RunSucceeded {
+			gauge(c.jobLastSuccess, float64(runs[i].FinishedAt)/1000, labels...)
+			break
+		}
+	}
+	// A skipped run did no work, so its zero duration and empty details
+	// would hide what the last real run took and found.
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		if r.State != model.RunSucceeded && r.State != model.RunFailed {
+			continue
+		}
+		gauge(c.jobDuration, float64(r.FinishedAt-r.StartedAt)/1000, labels...)
+		if js.Kind == model.JobVerify {
+			if kib, ok := outOfSyncKiB(r); ok {
+				gauge(c.jobOutOfSync, float64(kib)*1024, labels...)
+			}
+		}
+		break
+	}
+	// Counted as jobs.Runner counts before pausing a schedule, so that an
+	// alert on this gauge fires before the pause: the run under way is not
+	// a result yet, and a success or a skip ends the streak.
+	failures := 0
+	for i := len(runs) - 1; i >= 0; i-- {
+		if s := runs[i].State; s == model.RunFailed {
+			failures++
+		} else if s.Final() {
+			break
+		}
+	}
+	gauge(c.jobFailures, float64(failures), labels...)
+}
+
+// outOfSyncKiB sums the out-of-sync KiB a verify run recorded; ok is false
+// when no verify of the run finished.
+func outOfSyncKiB(r model.JobRun) (kib uint64, ok bool) {
+	for k, v := range r.Details {
+		if !strings.HasPrefix(k, model.JobDetailOutOfSyncKiB+".") {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			continue // "unknown": that verify did not finish
+		}
+		kib, ok = kib+n, true
+	}
+	return kib, ok
 }
 
 // nodeStatus is LINSTOR's connection status value, decided as the REST

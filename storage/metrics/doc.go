@@ -28,8 +28,11 @@
 // them.
 //
 // pvehci's own metrics are prefixed pvehci_: build info, whether the
-// state could be read, and REST request counts and durations (fed by
-// api.Options.ObserveRequest). The Go runtime and process collectors
+// state could be read, REST request counts and durations (fed by
+// api.Options.ObserveRequest), relocations by state and the scheduled
+// jobs' results, read from the state's run history at scrape time. The one
+// that cannot be read from the state, pvehci_relocations_total, is
+// RelocationResults: a counter the leader's relocation loop feeds. The Go runtime and process collectors
 // export go_* and process_* under their standard names, in place of
 // LINSTOR's jvm_*.
 //

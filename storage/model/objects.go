@@ -474,6 +474,12 @@ type JobRun struct {
 	Details    map[string]string `json:"details,omitempty"`
 }
 
+// JobDetailOutOfSyncKiB prefixes a verify run's details, one per resource
+// definition ("oos-kib.<definition in lower case>"): the KiB the verify found
+// out of sync, or "unknown" when that verify did not finish. The job runner
+// writes them and the metrics read them, so the key is shared here.
+const JobDetailOutOfSyncKiB = "oos-kib"
+
 // Relocation is an automatic diskful relocation of a resource definition to
 // the node its VM now runs on, with the timer that delays it. There is at
 // most one per resource definition.

@@ -46,6 +46,8 @@ func (r Report) Failed() []Outcome {
 // for a pass that could not start (the state or the observation failed);
 // failed actions are in the report.
 func (r *Reconciler) Pass(ctx context.Context, st *state.State) (Report, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	want, err := Desired(st, r.Node)
 	if err != nil {
 		return Report{}, err

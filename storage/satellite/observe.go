@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pvehci/pvehci/internal/hostfs"
@@ -49,6 +50,9 @@ type Reconciler struct {
 	// resized is the resize request this satellite ran per
 	// "resource/volume" (see resize.go).
 	resized map[string]ResizeRun
+	// mu keeps a pass and an orphan cleanup (cleanup.go) from running
+	// at the same time.
+	mu sync.Mutex
 }
 
 // Observed is what a node holds.
