@@ -45,7 +45,7 @@ import (
 
 // Defaults of the schedule options.
 const (
-	DefaultMaxFailures     = 3
+	DefaultMaxFailures     = 4
 	DefaultSnapshotTimeout = 10 * time.Minute
 	DefaultVerifyTimeout   = 12 * time.Hour
 )

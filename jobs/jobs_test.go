@@ -337,7 +337,7 @@ func TestSnapshotJobFailureAndAutoPause(t *testing.T) {
 		wantPause int // run (1-based) after which the schedule is paused; 0 never
 		wantMsg   string
 	}{
-		{"failed deployment pauses after 3", model.SnapFlagFailedDeployment, nil, 4, 3, "FAILED_DEPLOYMENT"},
+		{"failed deployment pauses after 4 (the default)", model.SnapFlagFailedDeployment, nil, 5, 4, "FAILED_DEPLOYMENT"},
 		{"timeout", "", map[string]string{"timeout": "5m", "max-failures": "2"}, 2, 2, "did not complete"},
 		{"max-failures 0 never pauses", model.SnapFlagFailedDeployment, map[string]string{"max-failures": "0"}, 5, 0, "FAILED_DEPLOYMENT"},
 	}
@@ -377,16 +377,16 @@ func TestSuccessResetsFailureCount(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.addSchedule("nightly", "@hourly", model.JobSnapshot, all, nil)
-	outcomes := []string{model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment, model.SnapFlagSuccessful,
-		model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment}
+	outcomes := []string{model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment, model.SnapFlagSuccessful,
+		model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment, model.SnapFlagFailedDeployment}
 	for i, o := range outcomes {
 		f.snapOutcome = o
 		f.pass(t0.Add(time.Duration(i+1) * time.Hour))
 	}
 	if js, _ := f.st.JobSchedule("nightly"); js.Paused {
-		t.Fatal("paused although no 3 failures in a row")
+		t.Fatal("paused although no 4 failures in a row")
 	}
-	if n := len(f.runs("nightly")); n != 5 {
+	if n := len(f.runs("nightly")); n != 7 {
 		t.Fatalf("%d runs", n)
 	}
 }

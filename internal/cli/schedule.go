@@ -29,7 +29,7 @@ func scheduleCommand(e env) *ucli.Command {
 			"retention, DRBD online verify) and records every run. Cron specs are in UTC unless\n" +
 			"they start with CRON_TZ=<zone>. Snapshot options: keep-last, keep-hourly, keep-daily,\n" +
 			"keep-weekly, keep-monthly, max-age (e.g. 30d). All jobs: timeout, max-failures\n" +
-			"(consecutive failed runs before the schedule pauses itself, default 3), catch-up\n" +
+			"(consecutive failed runs before the schedule pauses itself, default 4), catch-up\n" +
 			"(run-once or skip).",
 		Commands: []*ucli.Command{
 			{
