@@ -24,6 +24,16 @@ type ClusterView struct {
 	Definitions []DefinitionView   `json:"definitions,omitempty"`
 	Schedules   []ScheduleView     `json:"schedules,omitempty"`
 	Relocations []model.Relocation `json:"relocations,omitempty"`
+	// Verifies are the newest finished verify of each resource definition
+	// that still exists (model.LatestVerifies).
+	Verifies []VerifyView `json:"verifies,omitempty"`
+}
+
+// VerifyView is a definition's newest verify result and whether an
+// operator acknowledged it (model.PropVerifyAck).
+type VerifyView struct {
+	model.VerifyResult
+	Acknowledged bool `json:"acknowledged,omitempty"`
 }
 
 // NodeView is one node's satellite as the leader last heard from it.
@@ -84,6 +94,7 @@ const (
 	RelocationFailed   Code = "RELOCATION_FAILED"
 	DisklessPrimary    Code = "DISKLESS_PRIMARY"
 	ClockSkew          Code = "CLOCK_SKEW"
+	VerifyOutOfSync    Code = "VERIFY_OUT_OF_SYNC"
 )
 
 // ClockSkewWarn is how far a node's clock may be from the leader's before
@@ -247,6 +258,37 @@ func clusterChecks() []Check {
 			}),
 		},
 		{
+			Code:      VerifyOutOfSync,
+			Title:     "online verify results",
+			DependsOn: dep,
+			Run: clusterCheck(func(v ClusterView, _ time.Time) []Finding {
+				var out []Finding
+				acked := 0
+				for _, r := range v.Verifies {
+					if r.OutOfSyncKiB == 0 {
+						continue
+					}
+					if r.Acknowledged {
+						acked++
+						continue
+					}
+					at := time.UnixMilli(r.FinishedAt).UTC().Format(time.RFC3339)
+					out = append(out, Finding{Severity: Warning, Objects: []Object{resObj(r.Resource)},
+						Message: fmt.Sprintf("the last verify of %s (run %s, %s) found %d KiB that differ between its replicas", r.Resource, r.RunID, at, r.OutOfSyncKiB),
+						Hint: fmt.Sprintf("find the replica with the bad copy (I/O errors in its kernel log, a failing disk) and run `drbdadm invalidate %s` on its node, which resyncs it from its peers; "+
+							"then verify again (pvehci schedule run-now %s); or, once dealt with: pvehci schedule ack %s", r.Resource, orDash(r.Schedule), r.Resource)})
+				}
+				if len(out) == 0 {
+					msg := fmt.Sprintf("no out-of-sync data in the last verify of %d resource definition(s)", len(v.Verifies))
+					if acked > 0 {
+						msg += fmt.Sprintf(" (%d acknowledged)", acked)
+					}
+					return []Finding{{Severity: OK, Message: msg}}
+				}
+				return out
+			}),
+		},
+		{
 			Code:      RelocationFailed,
 			Title:     "replica relocations",
 			DependsOn: dep,
@@ -377,4 +419,11 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

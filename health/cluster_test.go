@@ -28,6 +28,10 @@ func healthyClusterView() ClusterView {
 		},
 		Definitions: []DefinitionView{{Name: "pm-1", PlaceCount: 2, Diskful: []string{"n1", "n2"}}},
 		Schedules:   []ScheduleView{{Name: "nightly", Kind: model.JobSnapshot, LastRun: &model.JobRun{State: model.RunSucceeded}}},
+		Verifies: []VerifyView{
+			{VerifyResult: model.VerifyResult{Resource: "pm-1", RunID: "r2", Schedule: "weekly", OutOfSyncKiB: 0}},
+			{VerifyResult: model.VerifyResult{Resource: "pm-2", RunID: "r1", Schedule: "weekly", OutOfSyncKiB: 8}, Acknowledged: true},
+		},
 	}
 }
 
@@ -51,6 +55,8 @@ func TestClusterChecksFireAndClear(t *testing.T) {
 		{"one replica short", func(v *ClusterView) { v.Definitions[0].Diskful = []string{"n1"} }, ReplicasBelowPlace, Warning, "resource pm-1"},
 		{"job failed", func(v *ClusterView) { v.Schedules[0].LastRun.State = model.RunFailed }, JobFailed, Warning, "schedule nightly"},
 		{"job paused", func(v *ClusterView) { v.Schedules[0].Paused = true }, JobPaused, Warning, "schedule nightly"},
+		{"verify found data out of sync", func(v *ClusterView) { v.Verifies[0].OutOfSyncKiB = 4 }, VerifyOutOfSync, Warning, "resource pm-1"},
+		{"acknowledgement withdrawn", func(v *ClusterView) { v.Verifies[1].Acknowledged = false }, VerifyOutOfSync, Warning, "resource pm-2"},
 		{"relocation failed", func(v *ClusterView) {
 			v.Relocations = []model.Relocation{{ResourceName: "pm-1", TargetNode: "n2", State: model.RelocFailed, Reason: "pool-full"}}
 		}, RelocationFailed, Warning, "resource pm-1, node n2"},

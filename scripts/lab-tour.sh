@@ -79,12 +79,18 @@ echo "PUT …/volume-definitions/0 size_kib $size -> $((size + 1048576)): HTTP $
 echo "$answer" | grep -q 'not finished' && fail "the resize did not complete: $answer"
 curl -s "$api1/v1/view/resources?resources=$rd" | grep -o '"allocated_size_kib":[0-9]*\|"usable_size_kib":[0-9]*' | sort -u | head -4
 
-step "Corrupt a block of n2's copy behind DRBD's back; a weekly verify job, run now, finds it"
+step "Corrupt a block of n2's copy behind DRBD's back; a weekly verify job, run now, finds it; health warns until it is acknowledged"
 "$PVEHCI" lab corrupt n2 "$rd"
 "$PVEHCI" lab exec n1 -- schedule add verify-tour --cron '42 0 * * 0' --kind verify --target "resource-definition:$rd"
 "$PVEHCI" lab exec n1 -- schedule run-now verify-tour --wait 90s || fail "the verify run did not finish"
 "$PVEHCI" lab exec n1 -- schedule history verify-tour
 "$PVEHCI" lab exec n1 -- schedule history verify-tour | grep -q "KiB out of sync" || fail "the verify run did not report the corrupted block"
+if "$PVEHCI" lab exec n1 -- health --check VERIFY_OUT_OF_SYNC > "$PVEHCI_LAB_DIR/verify-health.txt"; then
+	cat "$PVEHCI_LAB_DIR/verify-health.txt"; fail "health did not warn about the data the verify found out of sync"
+fi
+grep VERIFY_OUT_OF_SYNC -A2 "$PVEHCI_LAB_DIR/verify-health.txt"
+"$PVEHCI" lab exec n1 -- schedule ack "$rd"
+"$PVEHCI" lab exec n1 -- health --check VERIFY_OUT_OF_SYNC || fail "health still warns after schedule ack"
 "$PVEHCI" lab exec n1 -- schedule remove verify-tour --yes
 
 step "Live-migrate VM 100 to n3: activate on n3 (both Primary), stop and deactivate on n1"

@@ -86,11 +86,14 @@ func healthyView(local []drbd.ObservedResource) health.ClusterView {
 		Definitions: []health.DefinitionView{{Name: "pm-1a2b3c4d", PlaceCount: 2, Diskful: []string{"pve1", "pve2"}, Diskless: []string{"pve3"}}},
 		Schedules: []health.ScheduleView{{Name: "nightly", Kind: model.JobSnapshot,
 			LastRun: &model.JobRun{ID: "r1", Schedule: "nightly", Kind: model.JobSnapshot, State: model.RunSucceeded}}},
+		Verifies: []health.VerifyView{{VerifyResult: model.VerifyResult{Resource: "pm-1a2b3c4d", RunID: "v1", Schedule: "weekly-verify",
+			FinishedAt: healthNow.Add(-48 * time.Hour).UnixMilli()}}},
 	}
 }
 
 // brokenView: pve3 silent, a definition one replica short, the nightly
-// job failed and the verify job paused, a pool at 91 %, a relocation
+// job failed and the verify job paused after a verify found 12 KiB out of
+// sync, a pool at 91 %, a relocation
 // failed and a VM running diskless on pve2 long past its delay.
 func brokenView(local []drbd.ObservedResource) health.ClusterView {
 	v := healthyView(local)
@@ -100,6 +103,7 @@ func brokenView(local []drbd.ObservedResource) health.ClusterView {
 	v.Definitions = append(v.Definitions, health.DefinitionView{Name: "pm-5e6f7a8b", PlaceCount: 2, Diskful: []string{"pve1"}})
 	v.Schedules[0].LastRun.State, v.Schedules[0].LastRun.Message = model.RunFailed, "snapshot of pm-1a2b3c4d on pve3: node offline"
 	v.Schedules = append(v.Schedules, health.ScheduleView{Name: "weekly-verify", Kind: model.JobVerify, Paused: true})
+	v.Verifies[0].OutOfSyncKiB = 12
 	v.Relocations = []model.Relocation{{ResourceName: "pm-9f8e7d6c", TargetNode: "pve2", SourceNode: "pve3", State: model.RelocFailed,
 		Reason: "pool-full", Message: "thinpool on pve2 has 2 GiB free, the volume needs 32 GiB"}}
 	return v

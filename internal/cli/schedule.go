@@ -119,6 +119,7 @@ func scheduleCommand(e env) *ucli.Command {
 					return nil
 				},
 			},
+			scheduleAckCommand(e),
 			pauseResume(e, "pause", "stop a schedule from starting runs", func(n string) state.Command {
 				return &state.PauseJobSchedule{Name: n, At: time.Now().UnixMilli()}
 			}),
@@ -258,6 +259,55 @@ func scheduleCommand(e env) *ucli.Command {
 					return printHistory(e.stdout, format, st, c.Args().First())
 				},
 			},
+		},
+	}
+}
+
+// scheduleAckCommand is `pvehci schedule ack RD`: the operator has dealt
+// with what the newest verify of RD found out of sync, so VERIFY_OUT_OF_SYNC
+// stops warning about that run (a later verify that finds data out of sync
+// again warns again).
+func scheduleAckCommand(e env) *ucli.Command {
+	return &ucli.Command{
+		Name:      "ack",
+		Usage:     "acknowledge the out-of-sync data the last verify of a resource definition found",
+		ArgsUsage: "RESOURCE-DEFINITION",
+		Flags:     []ucli.Flag{socketFlag()},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			rd, err := oneArg(c, "the resource definition")
+			if err != nil {
+				return err
+			}
+			st, err := readState(ctx, c)
+			if err != nil {
+				return err
+			}
+			d, ok := st.ResourceDefinition(rd)
+			if !ok {
+				return usageError{fmt.Errorf("resource definition %s does not exist; pvehci health names the ones with findings", rd)}
+			}
+			var runs []model.JobRun
+			for _, s := range st.JobSchedules() {
+				runs = append(runs, st.JobRuns(s.Name)...)
+			}
+			runs = append(runs, st.JobRuns("")...)
+			r, ok := model.LatestVerifies(runs)[model.Key(d.Name)]
+			switch {
+			case !ok:
+				return fmt.Errorf("no finished verify of %s is recorded; nothing to acknowledge", d.Name)
+			case r.OutOfSyncKiB == 0:
+				return fmt.Errorf("the last verify of %s (run %s) found nothing out of sync; nothing to acknowledge", d.Name, r.RunID)
+			case d.Props[model.PropVerifyAck] == r.RunID:
+				fmt.Fprintf(e.stdout, "run %s of %s was already acknowledged\n", r.RunID, d.Name)
+				return nil
+			}
+			if err := applyCmd(ctx, c, &state.ModifyResourceDefinition{Name: d.Name,
+				Props: model.PropsChange{Set: model.Props{model.PropVerifyAck: r.RunID}}}); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "acknowledged: %d KiB out of sync in %s, found by verify run %s; health warns again only if a later verify finds some\n",
+				r.OutOfSyncKiB, d.Name, r.RunID)
+			return nil
 		},
 	}
 }

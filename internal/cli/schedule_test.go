@@ -192,3 +192,36 @@ func TestScheduleAddRefusesBadInput(t *testing.T) {
 		t.Fatalf("a bad schedule was stored: %+v", st.JobSchedules())
 	}
 }
+
+// TestScheduleAck: ack records the newest verify run that found data out of
+// sync on the definition, and refuses when there is nothing to acknowledge.
+func TestScheduleAck(t *testing.T) {
+	t.Parallel()
+	sock, st := fakeDaemon(t)
+	for _, cmd := range []state.Command{
+		&state.CreateResourceDefinition{Name: "pm-1", DrbdSecret: "c2VjcmV0", ResourceGroup: "drbdgrp"},
+		&state.CreateResourceDefinition{Name: "pm-2", DrbdSecret: "c2VjcmV0", ResourceGroup: "drbdgrp"},
+		&state.RecordJobRun{Run: model.JobRun{ID: "run-1", Kind: model.JobVerify, Target: model.JobTarget{Kind: model.TargetAll},
+			State: model.RunSucceeded, StartedAt: 1000, FinishedAt: 2000, Details: map[string]string{"oos-kib.pm-1": "4", "oos-kib.pm-2": "0"}}},
+	} {
+		if res := st.Apply(cmd); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	code, out, errOut := runCLI(t, "schedule", "ack", "pm-1", "--socket", sock)
+	if code != ExitOK || !strings.Contains(out, "4 KiB out of sync in pm-1") {
+		t.Fatalf("ack pm-1: %d %s%s", code, out, errOut)
+	}
+	if d, _ := st.ResourceDefinition("pm-1"); d.Props[model.PropVerifyAck] != "run-1" {
+		t.Errorf("props %v", d.Props)
+	}
+	if code, out, _ := runCLI(t, "schedule", "ack", "pm-1", "--socket", sock); code != ExitOK || !strings.Contains(out, "already acknowledged") {
+		t.Errorf("second ack: %d %s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "schedule", "ack", "pm-2", "--socket", sock); code == ExitOK || !strings.Contains(errOut, "found nothing out of sync") {
+		t.Errorf("ack of a clean verify: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "schedule", "ack", "pm-9", "--socket", sock); code == ExitOK || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("ack of an unknown definition: %d %s", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -76,6 +77,21 @@ func buildClusterView(c *ha.Cluster, st *state.State, store *controller.Store, n
 		v.Schedules = append(v.Schedules, sv)
 	}
 	v.Relocations = st.Relocations()
+	var runs []model.JobRun
+	for _, s := range st.JobSchedules() {
+		runs = append(runs, st.JobRuns(s.Name)...)
+	}
+	runs = append(runs, st.JobRuns("")...) // run-now without a schedule
+	latest := model.LatestVerifies(runs)
+	for _, key := range slices.Sorted(maps.Keys(latest)) {
+		d, ok := st.ResourceDefinition(key)
+		if !ok {
+			continue
+		}
+		r := latest[key]
+		r.Resource = d.Name
+		v.Verifies = append(v.Verifies, health.VerifyView{VerifyResult: r, Acknowledged: d.Props[model.PropVerifyAck] == r.RunID})
+	}
 	slices.SortFunc(v.Nodes, func(a, b health.NodeView) int {
 		if a.Name < b.Name {
 			return -1

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -398,5 +399,26 @@ func TestCloneIsDeep(t *testing.T) {
 	sc.Snapshots[0].Volumes[0].Props["a"] = "x"
 	if sd.Snapshots[0].Volumes[0].Props["a"] != "1" {
 		t.Fatal("SnapshotDefinition.Clone is shallow")
+	}
+}
+
+// TestLatestVerifies: per definition, the newest finished verify with a
+// number for it wins; an unfinished verify ("unknown"), a running run and
+// a snapshot run change nothing.
+func TestLatestVerifies(t *testing.T) {
+	runs := []JobRun{
+		{ID: "a", Kind: JobVerify, State: RunSucceeded, FinishedAt: 100, Details: map[string]string{"oos-kib.pm-1": "4", "oos-kib.pm-2": "0"}},
+		{ID: "b", Schedule: "weekly", Kind: JobVerify, State: RunFailed, FinishedAt: 200, Details: map[string]string{"oos-kib.pm-1": "unknown", "oos-kib.pm-2": "8"}},
+		{ID: "c", Kind: JobVerify, State: RunRunning, Details: map[string]string{"oos-kib.pm-1": "0"}},
+		{ID: "d", Kind: JobSnapshot, State: RunSucceeded, FinishedAt: 300, Details: map[string]string{"oos-kib.pm-1": "0"}},
+		{ID: "e", Kind: JobVerify, State: RunSucceeded, FinishedAt: 50, Details: map[string]string{"oos-kib.pm-2": "0"}},
+	}
+	got := LatestVerifies(runs)
+	want := map[string]VerifyResult{
+		Key("pm-1"): {Resource: "pm-1", RunID: "a", FinishedAt: 100, OutOfSyncKiB: 4},
+		Key("pm-2"): {Resource: "pm-2", RunID: "b", Schedule: "weekly", FinishedAt: 200, OutOfSyncKiB: 8},
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("LatestVerifies = %+v, want %+v", got, want)
 	}
 }

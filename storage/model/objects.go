@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -514,4 +515,45 @@ func ValidateUUID(s string) error {
 		}
 	}
 	return nil
+}
+
+// PropVerifyAck is the resource definition property `pvehci schedule ack`
+// sets to the ID of the verify run whose out-of-sync finding the operator
+// has dealt with; the health alarm for that run then stays quiet.
+const PropVerifyAck = "Aux/pvehci/verify-ack"
+
+// VerifyResult is the newest finished verify of one resource definition.
+type VerifyResult struct {
+	Resource     string `json:"resource"`
+	RunID        string `json:"run_id"`
+	Schedule     string `json:"schedule,omitempty"`
+	FinishedAt   int64  `json:"finished_at"` // ms since the epoch
+	OutOfSyncKiB uint64 `json:"out_of_sync_kib"`
+}
+
+// LatestVerifies returns, per resource definition (by Key), the newest
+// finished run among runs whose details give a number for it: a verify
+// that did not finish ("unknown") neither raises nor clears a finding.
+func LatestVerifies(runs []JobRun) map[string]VerifyResult {
+	out := map[string]VerifyResult{}
+	for _, r := range runs {
+		if r.Kind != JobVerify || !r.State.Final() {
+			continue
+		}
+		for k, v := range r.Details {
+			rd, ok := strings.CutPrefix(k, JobDetailOutOfSyncKiB+".")
+			if !ok {
+				continue
+			}
+			kib, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			if prev, seen := out[Key(rd)]; seen && prev.FinishedAt > r.FinishedAt {
+				continue
+			}
+			out[Key(rd)] = VerifyResult{Resource: rd, RunID: r.ID, Schedule: r.Schedule, FinishedAt: r.FinishedAt, OutOfSyncKiB: kib}
+		}
+	}
+	return out
 }
