@@ -397,20 +397,9 @@ func Targets(st *state.State, t model.JobTarget) []string {
 		if rd.Flags.Has(model.RdFlagDelete) {
 			continue
 		}
-		switch t.Kind {
-		case model.TargetAll:
-		case model.TargetResourceGroup:
-			if !model.SameName(rd.ResourceGroup, t.Name) {
-				continue
-			}
-		case model.TargetResourceDefinition:
-			if !model.SameName(rd.Name, t.Name) {
-				continue
-			}
-		default:
-			continue
+		if t.Selects(rd) {
+			out = append(out, rd.Name)
 		}
-		out = append(out, rd.Name)
 	}
 	slices.Sort(out)
 	return out

@@ -239,11 +239,19 @@ func TestSnapshotJobTargets(t *testing.T) {
 		{all, []string{"other-disk", "vm-100-disk-0", "vm-101-disk-0"}},
 		{model.JobTarget{Kind: model.TargetResourceGroup, Name: "grp"}, []string{"vm-100-disk-0", "vm-101-disk-0"}},
 		{model.JobTarget{Kind: model.TargetResourceDefinition, Name: "vm-101-disk-0"}, []string{"vm-101-disk-0"}},
+		{model.JobTarget{Kind: model.TargetResourceDefinitions, Name: "other-disk, VM-101-disk-0"}, []string{"other-disk", "vm-101-disk-0"}},
+		{model.JobTarget{Kind: model.TargetSelector, Name: "Aux/backup=nightly"}, []string{"other-disk"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.target.String(), func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
+			// The selector's property, and a near miss.
+			for rd, v := range map[string]string{"other-disk": "nightly", "vm-100-disk-0": "weekly"} {
+				if res := f.st.Apply(&state.ModifyResourceDefinition{Name: rd, Props: model.PropsChange{Set: model.Props{"Aux/backup": v}}}); res.Err != nil {
+					t.Fatal(res.Err)
+				}
+			}
 			f.addSchedule("nightly", "@hourly", model.JobSnapshot, tc.target, nil)
 			at := t0.Add(time.Hour)
 			f.pass(at)

@@ -70,6 +70,13 @@ func (s *State) checkSchedule(name, cron string, t model.JobTarget, opts map[str
 		if _, err := s.definition(t.Name); err != nil {
 			return err
 		}
+	case model.TargetResourceDefinitions:
+		// Each must exist now; one deleted later just drops out.
+		for _, n := range t.Names() {
+			if _, err := s.definition(n); err != nil {
+				return err
+			}
+		}
 	}
 	return checkOptions(model.ObjJobSchedule, name, opts)
 }

@@ -475,6 +475,8 @@ func commandCases() []cmdCase {
 		{name: "schedule bad cron", cmd: &AddJobSchedule{Name: "s1", Cron: "every day", Kind: model.JobVerify, Target: model.JobTarget{Kind: model.TargetAll}}, want: Invalid},
 		{name: "schedule bad kind", cmd: &AddJobSchedule{Name: "s1", Cron: "@daily", Kind: "backup", Target: model.JobTarget{Kind: model.TargetAll}}, want: Invalid},
 		{name: "schedule missing target", cmd: &AddJobSchedule{Name: "s1", Cron: "@daily", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetResourceDefinition, Name: "nope"}}, want: NotFound},
+		{name: "schedule list with a missing definition", cmd: &AddJobSchedule{Name: "s1", Cron: "@daily", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetResourceDefinitions, Name: "rd1,nope"}}, want: NotFound},
+		{name: "schedule bad selector", cmd: &AddJobSchedule{Name: "s1", Cron: "@daily", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetSelector, Name: "Aux/backup"}}, want: Invalid},
 		{name: "schedule bad option", cmd: &AddJobSchedule{Name: "s1", Cron: "@daily", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetAll}, Options: map[string]string{"Retain Count": "3"}}, want: Invalid},
 		{name: "edit schedule", cmd: &EditJobSchedule{Name: "nightly", Cron: ptr("30 2 * * *"), SetOptions: map[string]string{"prefix": "auto"}, DeleteOptions: []string{"retain"}, At: 9},
 			check: func(t *testing.T, s *State, _ Result) {

@@ -39,7 +39,7 @@ func scheduleCommand(e env) *ucli.Command {
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "cron", Usage: "when to run, e.g. '0 2 * * *' or @daily", Required: true},
 					&ucli.StringFlag{Name: "kind", Usage: "snapshot or verify", Required: true},
-					&ucli.StringFlag{Name: "target", Usage: "all, resource-group:NAME or resource-definition:NAME", Value: "all"},
+					&ucli.StringFlag{Name: "target", Usage: "all, resource-group:NAME, resource-definition:NAME, resource-definitions:A,B,... or selector:KEY=VALUE (a definition property)", Value: "all"},
 					&ucli.StringSliceFlag{Name: "option", Usage: "job option KEY=VALUE (repeatable), e.g. keep-daily=7"},
 					&ucli.BoolFlag{Name: "paused", Usage: "add it paused"},
 					socketFlag(),
@@ -153,7 +153,7 @@ func scheduleCommand(e env) *ucli.Command {
 				ArgsUsage: "NAME",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "cron", Usage: "the new cron spec"},
-					&ucli.StringFlag{Name: "target", Usage: "the new target: all, resource-group:NAME or resource-definition:NAME"},
+					&ucli.StringFlag{Name: "target", Usage: "the new target: all, resource-group:NAME, resource-definition:NAME, resource-definitions:A,B,... or selector:KEY=VALUE"},
 					&ucli.StringSliceFlag{Name: "option", Usage: "set job option KEY=VALUE (repeatable)"},
 					&ucli.StringSliceFlag{Name: "delete-option", Usage: "remove job option KEY (repeatable)"},
 					socketFlag(),
@@ -332,7 +332,8 @@ func pauseResume(e env, name, usage string, mk func(string) state.Command) *ucli
 	}
 }
 
-// parseTarget reads all, resource-group:NAME or resource-definition:NAME.
+// parseTarget reads all, resource-group:NAME, resource-definition:NAME,
+// resource-definitions:A,B,... or selector:KEY=VALUE.
 func parseTarget(s string) (model.JobTarget, error) {
 	kind, name, _ := strings.Cut(s, ":")
 	t := model.JobTarget{Kind: model.TargetKind(kind), Name: name}

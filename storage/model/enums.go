@@ -185,6 +185,11 @@ const (
 	TargetAll                TargetKind = "all"
 	TargetResourceGroup      TargetKind = "resource-group"
 	TargetResourceDefinition TargetKind = "resource-definition"
+	// TargetResourceDefinitions names a list: "a,b,c".
+	TargetResourceDefinitions TargetKind = "resource-definitions"
+	// TargetSelector selects the definitions whose property KEY has
+	// VALUE: "KEY=VALUE", for example "Aux/backup=nightly".
+	TargetSelector TargetKind = "selector"
 )
 
 // JobRunState is where a job run is.

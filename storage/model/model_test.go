@@ -422,3 +422,25 @@ func TestLatestVerifies(t *testing.T) {
 		t.Errorf("LatestVerifies = %+v, want %+v", got, want)
 	}
 }
+
+func TestJobTargetValidate(t *testing.T) {
+	for _, tc := range []struct {
+		t   JobTarget
+		bad string // "" valid
+	}{
+		{JobTarget{Kind: TargetAll}, ""},
+		{JobTarget{Kind: TargetAll, Name: "x"}, "takes no name"},
+		{JobTarget{Kind: TargetResourceDefinitions, Name: "a1,b2"}, ""},
+		{JobTarget{Kind: TargetResourceDefinitions, Name: " , "}, "names no resource definition"},
+		{JobTarget{Kind: TargetResourceDefinitions, Name: "a1,1bad"}, "1bad"},
+		{JobTarget{Kind: TargetSelector, Name: "Aux/backup=nightly"}, ""},
+		{JobTarget{Kind: TargetSelector, Name: "Aux/backup"}, "KEY=VALUE"},
+		{JobTarget{Kind: TargetSelector, Name: "Aux/backup="}, "KEY=VALUE"},
+		{JobTarget{Kind: "vms"}, "unknown"},
+	} {
+		err := tc.t.Validate()
+		if (err == nil) != (tc.bad == "") || (err != nil && !strings.Contains(err.Error(), tc.bad)) {
+			t.Errorf("%+v: %v, want %q", tc.t, err, tc.bad)
+		}
+	}
+}

@@ -386,10 +386,63 @@ func (t JobTarget) Validate() error {
 		return ValidateName(NameResourceGroup, t.Name)
 	case TargetResourceDefinition:
 		return ValidateName(NameResourceDefinition, t.Name)
+	case TargetResourceDefinitions:
+		names := t.Names()
+		if len(names) == 0 {
+			return fmt.Errorf("job target %s names no resource definition; give them separated by commas, e.g. resource-definitions:vm-100-disk-0,vm-101-disk-0", t.Kind)
+		}
+		for _, n := range names {
+			if err := ValidateName(NameResourceDefinition, n); err != nil {
+				return err
+			}
+		}
+	case TargetSelector:
+		key, value, ok := t.Selector()
+		if !ok || key == "" || value == "" {
+			return fmt.Errorf("job target selector %q: use KEY=VALUE with a resource definition property, e.g. selector:Aux/backup=nightly", t.Name)
+		}
+		if err := ValidatePropKey(key); err != nil {
+			return fmt.Errorf("job target selector %q: %w", t.Name, err)
+		}
 	default:
-		return fmt.Errorf("job target kind %q is unknown; use all, resource-group or resource-definition", t.Kind)
+		return fmt.Errorf("job target kind %q is unknown; use all, resource-group, resource-definition, resource-definitions or selector", t.Kind)
 	}
 	return nil
+}
+
+// Names are the definitions a resource-definitions target lists.
+func (t JobTarget) Names() []string {
+	var out []string
+	for n := range strings.SplitSeq(t.Name, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Selector splits a selector target into its property key and value.
+func (t JobTarget) Selector() (key, value string, ok bool) {
+	return strings.Cut(t.Name, "=")
+}
+
+// Selects reports whether the target selects resource definition rd.
+func (t JobTarget) Selects(rd ResourceDefinition) bool {
+	switch t.Kind {
+	case TargetAll:
+		return true
+	case TargetResourceGroup:
+		return SameName(rd.ResourceGroup, t.Name)
+	case TargetResourceDefinition:
+		return SameName(rd.Name, t.Name)
+	case TargetResourceDefinitions:
+		return slices.ContainsFunc(t.Names(), func(n string) bool { return SameName(n, rd.Name) })
+	case TargetSelector:
+		key, value, _ := t.Selector()
+		v, ok := rd.Props[key]
+		return ok && v == value
+	}
+	return false
 }
 
 // JobSchedule is a recurring pvehci job: snapshots with retention, or DRBD
