@@ -112,6 +112,9 @@ done
 "$PVEHCI" lab status | sed -n '/^RESOURCE/,$p'
 [ -n "$relocated" ] || fail "the replica did not follow VM 100 to n3 within 60 s"
 echo "n3 holds an UpToDate replica; back to 2 diskful replicas"
+echo "the relocation's decisions, from the replicated state (pvehci events):"
+"$PVEHCI" lab exec n2 -- events --resource "$rd" | tee "$PVEHCI_LAB_DIR/events.txt"
+grep -q 'relocation.*done' "$PVEHCI_LAB_DIR/events.txt" || fail "pvehci events does not show the relocation's end"
 
 step "Kill the leader's daemon (SIGKILL); the cluster elects another and keeps answering"
 leader=$("$PVEHCI" lab status --json | sed -n 's/^  "leader": "\(n[0-9]*\)",/\1/p')

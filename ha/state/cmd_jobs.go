@@ -381,7 +381,18 @@ func (c *SetRelocationTimer) prepare(s *State) (func(), Result, *Error) {
 	}
 	rel := &model.Relocation{ResourceName: rd.Name, TargetNode: target.Name, SourceNode: source, State: model.RelocPending,
 		Reason: c.Reason, CreatedAt: c.At, DueAt: c.DueAt, UpdatedAt: c.At}
-	return func() { s.relocs[k] = rel }, Result{}, nil
+	return func() {
+		s.relocs[k] = rel
+		s.recordEvent(model.Event{At: c.At, Kind: model.EventRelocation, Resource: rd.Name, Node: target.Name, State: string(rel.State), Message: rel.Reason})
+	}, Result{}, nil
+}
+
+// recordEvent appends e, dropping the oldest beyond model.MaxEvents.
+func (s *State) recordEvent(e model.Event) {
+	if len(s.events) >= model.MaxEvents {
+		s.events = slices.Delete(s.events, 0, len(s.events)-model.MaxEvents+1)
+	}
+	s.events = append(s.events, e)
 }
 
 // UpdateRelocation moves a relocation along its states (see
@@ -425,7 +436,13 @@ func (c *UpdateRelocation) prepare(s *State) (func(), Result, *Error) {
 	if c.DueAt != nil {
 		next.DueAt = *c.DueAt
 	}
-	return func() { *rel = next }, Result{}, nil
+	return func() {
+		// A skip repeats its reason every pass: only a change is news.
+		if next.State != rel.State || next.Message != rel.Message {
+			s.recordEvent(model.Event{At: c.At, Kind: model.EventRelocation, Resource: rel.ResourceName, Node: rel.TargetNode, State: string(next.State), Message: next.Message})
+		}
+		*rel = next
+	}, Result{}, nil
 }
 
 // ClearRelocation forgets a relocation, whatever its state.

@@ -269,3 +269,19 @@ func (s *State) VolumeScope(rd, node string, vnr int) (model.Scope, error) {
 	r := s.rscs[model.Key(rd)][model.Key(node)]
 	return s.scopeFor(d, r, node, vnr).Clone(), nil
 }
+
+// Events returns the recorded events at or after since (ms since the
+// epoch), in the order they were recorded. The times are the leader's
+// clock, which may step back, so the filter looks at every event (there
+// are at most model.MaxEvents).
+func (s *State) Events(since int64) []model.Event {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []model.Event
+	for _, e := range s.events {
+		if e.At >= since {
+			out = append(out, e)
+		}
+	}
+	return out
+}

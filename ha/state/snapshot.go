@@ -29,6 +29,7 @@ type snapshotV1 struct {
 	JobSchedules           []model.JobSchedule           `json:"job_schedules,omitempty"`
 	JobRuns                []model.JobRun                `json:"job_runs,omitempty"`
 	Relocations            []model.Relocation            `json:"relocations,omitempty"`
+	Events                 []model.Event                 `json:"events,omitempty"`
 	Cluster                *ClusterInfo                  `json:"cluster,omitempty"`
 	Members                []Member                      `json:"members,omitempty"`
 	JoinTokens             []pki.TokenRecord             `json:"join_tokens,omitempty"`
@@ -70,6 +71,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	for _, k := range sortedKeys(s.relocs) {
 		snap.Relocations = append(snap.Relocations, *s.relocs[k])
 	}
+	snap.Events = slices.Clone(s.events)
 	if s.cluster != nil {
 		c := *s.cluster
 		snap.Cluster = &c
@@ -115,7 +117,7 @@ func (s *State) Restore(data []byte) error {
 	s.ctrl, s.nodes, s.spDefs, s.pools = next.ctrl, next.nodes, next.spDefs, next.pools
 	s.rgs, s.rds, s.rscs, s.snaps = next.rgs, next.rds, next.rscs, next.snaps
 	s.schedules, s.runs, s.relocs, s.idx = next.schedules, next.runs, next.relocs, next.idx
-	s.cluster, s.members, s.tokens = next.cluster, next.members, next.tokens
+	s.cluster, s.members, s.tokens, s.events = next.cluster, next.members, next.tokens, next.events
 	return nil
 }
 
@@ -339,6 +341,10 @@ func build(snap *snapshotV1) (*State, error) {
 		}
 		s.relocs[k] = &rel
 	}
+	if len(snap.Events) > model.MaxEvents {
+		return nil, restoreErr(Invalid, "%d events, more than the %d kept", len(snap.Events), model.MaxEvents)
+	}
+	s.events = slices.Clone(snap.Events)
 	if snap.Cluster != nil {
 		c := *snap.Cluster
 		s.cluster = &c

@@ -29,6 +29,8 @@ type State struct {
 	schedules map[string]*model.JobSchedule
 	runs      map[string]*model.JobRun // run ID key → run
 	relocs    map[string]*model.Relocation
+	// events are the newest model.MaxEvents events, oldest first.
+	events []model.Event
 	cluster   *ClusterInfo
 	members   map[string]*Member
 	tokens    map[string]*pki.TokenRecord // token ID → record

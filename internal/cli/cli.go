@@ -107,6 +107,7 @@ func New(stdout, stderr io.Writer) *ucli.Command {
 			volumeCommand(e),
 			snapshotCommand(e),
 			scheduleCommand(e),
+			eventsCommand(e),
 			bootstrapCommand(e),
 			healthCommand(e),
 			labCommand(e),

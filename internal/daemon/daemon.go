@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -29,6 +30,7 @@ import (
 	"github.com/pvehci/pvehci/jobs"
 	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/controller"
+	"github.com/pvehci/pvehci/storage/model"
 	"github.com/pvehci/pvehci/storage/metrics"
 	"github.com/pvehci/pvehci/storage/satellite"
 )
@@ -266,6 +268,24 @@ type (
 
 func localHandler(c *ha.Cluster, store *controller.Store, rec *satellite.Reconciler, level *slog.LevelVar, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	// /v1/events?since=MS: the automation's decisions (model.Event) from
+	// this node's copy of the state.
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		var since int64
+		if v := r.URL.Query().Get("since"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				localapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("since=%q: give milliseconds since the epoch", v))
+				return
+			}
+			since = n
+		}
+		events := c.State().Events(since)
+		if events == nil {
+			events = []model.Event{}
+		}
+		localapi.WriteJSON(w, http.StatusOK, events)
+	})
 	mux.HandleFunc("GET /v1/node/orphans", func(w http.ResponseWriter, r *http.Request) {
 		serveOrphans(c, rec, nil, w, r)
 	})

@@ -610,3 +610,22 @@ func LatestVerifies(runs []JobRun) map[string]VerifyResult {
 	}
 	return out
 }
+
+// Event is one decision of the cluster's automation, with its reason, as
+// `pvehci events` lists it. The state records one for every change of a
+// relocation (its timer set, each step, a skip with a new reason, its end),
+// so the history survives leader changes; it keeps the newest MaxEvents.
+type Event struct {
+	At       int64  `json:"at"` // ms since the epoch
+	Kind     string `json:"kind"`
+	Resource string `json:"resource,omitempty"`
+	Node     string `json:"node,omitempty"`
+	State    string `json:"state,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// EventRelocation is the kind of the relocation events.
+const EventRelocation = "relocation"
+
+// MaxEvents is how many events the state keeps.
+const MaxEvents = 1000
