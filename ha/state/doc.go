@@ -37,7 +37,7 @@
 //
 // # Snapshots
 //
-// Snapshot writes {"format":1,...}; Restore reads that and every older
+// Snapshot writes {"format":2,...}; Restore reads that and every older
 // format through upgradeSnapshot, refuses newer formats and checks the
 // input's consistency (unique keys, references, no DRBD number held twice)
 // before it replaces anything.

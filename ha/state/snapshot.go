@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/pvehci/pvehci/ha/pki"
 	"github.com/pvehci/pvehci/storage/model"
@@ -12,7 +13,7 @@ import (
 
 // SnapshotFormat is the format this binary writes. Restore reads it and
 // every older format (through upgradeSnapshot); it refuses newer ones.
-const SnapshotFormat = 1
+const SnapshotFormat = 2
 
 // snapshotV1 is format 1 of the FSM snapshot: every object, each list
 // sorted by the objects' keys, so that equal states give equal bytes.
@@ -162,11 +163,16 @@ func decodeSnapshot(data []byte) (*State, error) {
 }
 
 // upgradeSnapshot rewrites an older format to the current one, one format
-// at a time. Format 1 is the only one so far, so the table is empty; when
-// format 2 comes, add 1: upgrade1to2, a function from format-1 bytes to
-// format-2 bytes, and never remove it.
+// at a time. Each step stays in the table for good.
+//
+// Format 2 added "events" (the relocation event log). A format-1 snapshot
+// has none and is otherwise format 2; only the number changes. The number
+// had to change: an older binary reads snapshots strictly, and a clear
+// "format 2 is newer than this binary reads" beats a decode error.
 func upgradeSnapshot(from int, data []byte) ([]byte, error) {
-	upgrades := map[int]func([]byte) ([]byte, error){}
+	upgrades := map[int]func([]byte) ([]byte, error){
+		1: func(b []byte) ([]byte, error) { return setFormat(b, 2) },
+	}
 	for f := from; f < SnapshotFormat; f++ {
 		up, ok := upgrades[f]
 		if !ok {
@@ -366,4 +372,14 @@ func build(snap *snapshotV1) (*State, error) {
 	}
 	s.reindex()
 	return s, nil
+}
+
+// setFormat rewrites a snapshot's "format" member.
+func setFormat(data []byte, format int) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	m["format"] = json.RawMessage(strconv.Itoa(format))
+	return json.Marshal(m)
 }

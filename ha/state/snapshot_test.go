@@ -52,7 +52,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{"empty", ``, Invalid, "not a JSON object"},
 		{"truncated", good[:len(good)/2], Invalid, "not a JSON object"},
 		{"no format", `{"nodes":[]}`, Invalid, `no "format"`},
-		{"newer format", `{"format":2}`, Unsupported, "format 2 is newer"},
+		{"newer format", `{"format":3}`, Unsupported, "format 3 is newer"},
 		{"format zero", `{"format":0}`, Invalid, "format 0"},
 		{"unknown member", `{"format":1,"widgets":[]}`, Invalid, "widgets"},
 		{"trailing data", good + `{}`, Invalid, ""},
@@ -99,5 +99,25 @@ func TestRestoreRefusesPortHeldTwice(t *testing.T) {
 	err := New().Restore([]byte(bad))
 	if !errors.Is(err, Invalid) || !strings.Contains(err.Error(), "TCP port 7000 on n1") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestRestoreFormat1: a snapshot written before the event log (format 1)
+// restores, and is written back as format 2 with the same content.
+func TestRestoreFormat1(t *testing.T) {
+	s := fixture(t)
+	cur := snapshotOf(t, s)
+	old := strings.Replace(string(cur), `{"format":2,`, `{"format":1,`, 1)
+	old = old[:strings.Index(old, `,"events":[`)] + "}"
+	r := New()
+	if err := r.Restore([]byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	b := snapshotOf(t, r)
+	if !strings.HasPrefix(string(b), `{"format":2,`) || strings.Contains(string(b), `"events"`) {
+		t.Fatalf("format-1 snapshot restored as %s", b)
+	}
+	if want := old[len(`{"format":1,`):]; string(b[len(`{"format":2,`):]) != want {
+		t.Fatalf("content changed:\n%s\n%s", b, old)
 	}
 }
