@@ -30,10 +30,10 @@ type State struct {
 	runs      map[string]*model.JobRun // run ID key → run
 	relocs    map[string]*model.Relocation
 	// events are the newest model.MaxEvents events, oldest first.
-	events []model.Event
-	cluster   *ClusterInfo
-	members   map[string]*Member
-	tokens    map[string]*pki.TokenRecord // token ID → record
+	events  []model.Event
+	cluster *ClusterInfo
+	members map[string]*Member
+	tokens  map[string]*pki.TokenRecord // token ID → record
 
 	idx indexes
 }

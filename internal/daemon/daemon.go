@@ -30,8 +30,8 @@ import (
 	"github.com/pvehci/pvehci/jobs"
 	"github.com/pvehci/pvehci/pve/pveapi"
 	"github.com/pvehci/pvehci/storage/controller"
-	"github.com/pvehci/pvehci/storage/model"
 	"github.com/pvehci/pvehci/storage/metrics"
+	"github.com/pvehci/pvehci/storage/model"
 	"github.com/pvehci/pvehci/storage/satellite"
 )
 
