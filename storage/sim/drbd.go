@@ -189,6 +189,11 @@ type drbdVol struct {
 type drbdConn struct {
 	peer        *resNode
 	established bool
+	// justLost is set during the update in which an established
+	// connection went down: the outdate-via-a-common-peer rule of
+	// computeQuorum reacts to that loss, not to a link that is merely
+	// not up yet.
+	justLost    bool
 	standAlone  bool   // split brain or drbdadm disconnect
 	syncState   string // SplitBrain, Unrelated
 	discardMine bool   // connect --discard-my-data
@@ -234,10 +239,10 @@ func (n *Network) update() {
 				case up && !c.established:
 					n.handshake(r, c, p, pc)
 				case !up && c.established:
-					c.established = false
+					c.established, c.justLost = false, true
 					pc := pc
 					if pc != nil && pc.established {
-						pc.established = false
+						pc.established, pc.justLost = false, true
 						n.lostPeer(p, pc)
 					}
 					n.lostPeer(r, c)
@@ -248,6 +253,13 @@ func (n *Network) update() {
 	for _, hn := range names {
 		for _, r := range n.hosts[hn].drbd.sortedRes() {
 			n.computeQuorum(r)
+		}
+	}
+	for _, hn := range names {
+		for _, r := range n.hosts[hn].drbd.sortedRes() {
+			for _, c := range r.conns {
+				c.justLost = false
+			}
 		}
 	}
 }
@@ -514,8 +526,11 @@ func (n *Network) resync(limit int) {
 // tiebreaker (11.21.3). When the link between a Primary and a Secondary
 // breaks but both still reach the tiebreaker, "the primary can continue
 // working, while the secondary demotes its disk to Outdated" (11.21.3):
-// the Secondary is outdated when a Primary is reachable only through a
-// common peer.
+// the Secondary is outdated when its link to a Primary breaks while both
+// still reach a common peer. A link that is not up yet (a partition
+// healing one link at a time) outdates nothing: the node was not cut off
+// from a Primary it was replicating from, and its data is compared with
+// the peers' at the handshakes.
 func (n *Network) computeQuorum(r *drbdRes) {
 	q := r.cfg.options["quorum"]
 	if q == "" || q == "off" {
@@ -569,7 +584,7 @@ func (n *Network) computeQuorum(r *drbdRes) {
 			if !pc.established || pp == nil || pp == r || pp.role != drbd.RolePrimary {
 				continue
 			}
-			if direct := r.conns[pp.self.nodeID]; direct != nil && !direct.established {
+			if direct := r.conns[pp.self.nodeID]; direct != nil && !direct.established && direct.justLost {
 				for _, v := range r.vols {
 					if v.meta != nil && v.disk == drbd.DiskUpToDate {
 						v.disk, v.meta.disk = drbd.DiskOutdated, drbd.DiskOutdated

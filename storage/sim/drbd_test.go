@@ -626,3 +626,32 @@ func TestDRBDConfigAndMetadataCommands(t *testing.T) {
 		t.Error("no lvol0")
 	}
 }
+
+// TestPartitionHealsOneLinkAtATime: a diskful Secondary cut off from
+// everything comes back link by link, first to the other diskful node,
+// then to the diskless Primary. Once it is connected to both it is
+// UpToDate: a link to the Primary that is not up yet is no reason to
+// outdate it (guide 11.21.3 outdates a Secondary whose link to the Primary
+// breaks), and nothing would ever bring it back from Outdated, since its
+// connection to the diskful peer is already established.
+func TestPartitionHealsOneLinkAtATime(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, threeNodes("io-error"))
+	cl.upAndSkipSync("pve1", "pve2", "pve3")
+	dev, err := cl.hosts["pve3"].OpenDRBD("/dev/drbd1000", true) // the VM on the diskless node
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	cl.net.Cut("pve2", "pve3")
+	cl.net.Cut("pve1", "pve2")
+	cl.net.Heal("pve1", "pve2")
+	cl.net.Resync(-1)
+	if r2 := cl.observe("pve2"); r2.Devices[0].Disk != drbd.DiskUpToDate {
+		t.Fatalf("pve2 connected again to pve1: %+v", r2.Devices[0])
+	}
+	cl.net.Heal("pve2", "pve3")
+	if r2 := cl.observe("pve2"); r2.Devices[0].Disk != drbd.DiskUpToDate {
+		t.Fatalf("pve2 after the heal: %+v", r2.Devices[0])
+	}
+}

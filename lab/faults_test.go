@@ -1,0 +1,143 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/health"
+	"github.com/pvehci/pvehci/internal/localapi"
+	"github.com/pvehci/pvehci/internal/run"
+	"github.com/pvehci/pvehci/storage/model"
+)
+
+// TestLabFaultsAreReported injects faults into a running lab and checks
+// that pvehci reports each, and stops reporting it once it is fixed:
+//
+//   - a network partition of a diskful node: DRBD_CONNECTING on that node's
+//     peers, and a relocation that falls due meanwhile waits, with the
+//     reason recorded as an event, then completes after the heal;
+//   - a paused schedule: JOB_PAUSED, gone after resume.
+func TestLabFaultsAreReported(t *testing.T) {
+	l := startLab(t, 3, randomBase().String())
+	ctx := context.Background()
+	vm, err := l.CreateVM(ctx, 100, "n1", 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := strings.SplitN(vm.Volname, "_", 2)[0]
+	api := localapi.NewClient(l.Nodes[0].Socket)
+	src := health.Sources{Cluster: labView{api}}
+	findings := func(code health.Code) []health.Item {
+		rep, err := health.Default().Run(ctx, src, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []health.Item
+		for _, it := range rep.Items {
+			if it.Code == code && (it.Severity == health.Warning || it.Severity == health.Critical) {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	waitFor := func(what string, within time.Duration, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !cond(); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, within)
+			}
+		}
+	}
+	events := func() []model.Event {
+		var ev []model.Event
+		if err := api.Do(ctx, "GET", "/v1/events", nil, &ev); err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(ev, func(e model.Event) bool { return e.Resource != rd })
+	}
+
+	var diskful []string
+	waitFor("two diskful replicas", 30*time.Second, func() bool {
+		diskful, _ = l.diskfulReplicas(ctx, t, rd)
+		return len(diskful) == 2
+	})
+	other := diskful[0]
+	if other == "n1" {
+		other = diskful[1]
+	}
+	target := ""
+	for _, n := range []string{"n2", "n3"} {
+		if !slices.Contains(diskful, n) {
+			target = n
+		}
+	}
+	waitFor("every replica connected", 30*time.Second, func() bool { return len(findings(health.DRBDConnecting)) == 0 })
+
+	// Partition the other diskful node; the VM moves to the node without a
+	// disk while it is cut off.
+	if err := l.Partition(other); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("DRBD_CONNECTING after the partition", 30*time.Second, func() bool {
+		for _, it := range findings(health.DRBDConnecting) {
+			if strings.Contains(it.Message, rd) {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := l.MigrateVM(ctx, vm.ID, target); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the relocation waits for the cut-off peer, and says so", 60*time.Second, func() bool {
+		return slices.ContainsFunc(events(), func(e model.Event) bool {
+			return strings.Contains(e.Message, other) && (strings.Contains(e.Message, "not UpToDate") || strings.Contains(e.Message, "not connected"))
+		})
+	})
+	if got, _ := l.diskfulReplicas(ctx, t, rd); slices.Contains(got, target) {
+		t.Fatalf("a disk was added on %s while its sync source was cut off: %v", target, got)
+	}
+	l.Heal()
+	waitFor("DRBD_CONNECTING gone after the heal", 30*time.Second, func() bool { return len(findings(health.DRBDConnecting)) == 0 })
+	logEvents := func() {
+		for _, e := range events() {
+			t.Logf("event %s %s %s: %s", time.UnixMilli(e.At).Format("15:04:05.000"), e.Node, e.State, e.Message)
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			logEvents()
+			t.Logf("lab status: %+v", l.Status(ctx))
+			for _, n := range l.Nodes {
+				res, _ := n.host.Runner().Run(ctx, run.Command("drbdsetup", "events2", "--now", "--statistics"))
+				t.Logf("%s events2:\n%s", n.Name, res.Stdout)
+			}
+		}
+	}()
+	waitFor("the relocation completes after the heal", 90*time.Second, func() bool {
+		return slices.ContainsFunc(events(), func(e model.Event) bool { return e.State == string(model.RelocDone) })
+	})
+	logEvents()
+
+	// A paused schedule.
+	apply := func(cmd state.Command) {
+		t.Helper()
+		entry, err := state.Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Do(ctx, "POST", "/v1/apply", json.RawMessage(entry), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(&state.AddJobSchedule{Name: "nightly", Cron: "0 2 * * *", Kind: model.JobSnapshot, Target: model.JobTarget{Kind: model.TargetAll},
+		Paused: true, At: time.Now().UnixMilli()})
+	waitFor("JOB_PAUSED", 10*time.Second, func() bool { return len(findings(health.JobPaused)) == 1 })
+	apply(&state.ResumeJobSchedule{Name: "nightly", At: time.Now().UnixMilli()})
+	waitFor("JOB_PAUSED gone after resume", 10*time.Second, func() bool { return len(findings(health.JobPaused)) == 0 })
+}
