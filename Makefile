@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -count=1 -timeout 20m
 BENCH       ?= .
 
-.PHONY: all build lab test test-race lint fmt-check vet staticcheck bench bench-cluster docs clean test-vm
+.PHONY: all build lab test test-race lint fmt-check vet staticcheck bench bench-cluster bench-health docs clean test-vm
 
 all: build
 
@@ -55,6 +55,11 @@ bench-cluster:
 	$(GO) test -run '^$$' -bench 'Scale10k' -benchtime=1x -count=1 -timeout 30m ./integration
 	$(GO) test -run '^$$' -bench 'LabSpawn' -benchtime=100x -count=1 ./lab
 	$(GO) test -run '^$$' -bench 'LabUp' -benchtime=5x -count=1 ./lab
+
+## bench-health: `pvehci health` on a 3-node lab with 1,000 resources
+## (docs/benchmarks.md; about 20 minutes, most of it spawning the resources).
+bench-health:
+	$(GO) test -run '^$$' -bench 'LabHealth1000' -benchtime=5x -count=1 -timeout 40m ./lab
 
 docs:
 	$(GO) run ./cmd/pvehci docs --dir docs/cli
