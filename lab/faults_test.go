@@ -21,9 +21,14 @@ import (
 //   - a network partition of a diskful node: DRBD_CONNECTING on that node's
 //     peers, and a relocation that falls due meanwhile waits, with the
 //     reason recorded as an event, then completes after the heal;
-//   - a paused schedule: JOB_PAUSED, gone after resume.
+//   - a paused schedule: JOB_PAUSED, gone after resume;
+//   - a thin pool filled past 90 % by a VM: POOL_DATA_FULL, critical, gone
+//     once the VM is deleted;
+//   - a node's daemon killed: SATELLITE_OFFLINE, gone once it runs again.
+//
+// The lab's pools are 512 MiB here, so that a VM can fill one.
 func TestLabFaultsAreReported(t *testing.T) {
-	l := startLab(t, 3, randomBase().String())
+	l := startLabWith(t, Config{Nodes: 3, AddrBase: randomBase(), PoolSize: 512 << 20})
 	ctx := context.Background()
 	vm, err := l.CreateVM(ctx, 100, "n1", 64<<10)
 	if err != nil {
@@ -140,4 +145,45 @@ func TestLabFaultsAreReported(t *testing.T) {
 	waitFor("JOB_PAUSED", 10*time.Second, func() bool { return len(findings(health.JobPaused)) == 1 })
 	apply(&state.ResumeJobSchedule{Name: "nightly", At: time.Now().UnixMilli()})
 	waitFor("JOB_PAUSED gone after resume", 10*time.Second, func() bool { return len(findings(health.JobPaused)) == 0 })
+
+	// A VM fills its pools: 470 MiB written into a 480 MiB disk.
+	big, err := l.CreateVM(ctx, 101, "n1", 480<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.vms.mu.Lock()
+	dev := l.vms.m[big.ID].dev
+	l.vms.mu.Unlock()
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i)
+	}
+	for off := int64(1 << 20); off < 471<<20; off += 1 << 20 {
+		if _, err := dev.WriteAt(chunk, off); err != nil {
+			t.Fatalf("VM 101 writing at %d MiB: %v", off>>20, err)
+		}
+	}
+	waitFor("POOL_DATA_FULL, critical", 30*time.Second, func() bool {
+		return slices.ContainsFunc(findings(health.PoolDataFull), func(it health.Item) bool { return it.Severity == health.Critical })
+	})
+	if err := l.DeleteVM(ctx, big.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("POOL_DATA_FULL gone after the VM's deletion", 30*time.Second, func() bool { return len(findings(health.PoolDataFull)) == 0 })
+
+	// A daemon dies; its satellite stops reporting.
+	victim := "n2"
+	if l.Status(ctx).Leader == victim {
+		victim = "n3"
+	}
+	if err := l.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("SATELLITE_OFFLINE", 40*time.Second, func() bool {
+		return slices.ContainsFunc(findings(health.SatelliteOffline), func(it health.Item) bool { return strings.Contains(it.Message, victim) })
+	})
+	if err := l.StartNode(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("SATELLITE_OFFLINE gone after the restart", 40*time.Second, func() bool { return len(findings(health.SatelliteOffline)) == 0 })
 }

@@ -146,17 +146,26 @@ func open(n *Node, dev string, vmid int) (*sim.DRBDDevice, error) {
 	return d, nil
 }
 
+// get returns the lab's VM vmid.
+func (v *vms) get(vmid int) (*VM, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	vm, ok := v.m[vmid]
+	if !ok {
+		return nil, fmt.Errorf("the lab has no VM %d; create it with `pvehci lab vm create %d --node NODE`", vmid, vmid)
+	}
+	return vm, nil
+}
+
 // bothActive is the moment of a live migration when the target's QEMU
 // has opened the disks and the source's stops: the target opens the
 // device (DRBD has both Primary for an instant: allow-two-primaries), the
 // source closes it, so the deactivation on the source that follows finds
 // it unused, as after a real migration.
 func (v *vms) bothActive(ctx context.Context, vmid int, source, target string, volnames []string) error {
-	v.mu.Lock()
-	vm, ok := v.m[vmid]
-	v.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("the lab does not run VM %d", vmid)
+	vm, err := v.get(vmid)
+	if err != nil {
+		return err
 	}
 	tn, err := v.l.Node(target)
 	if err != nil {
@@ -184,11 +193,9 @@ func (v *vms) bothActive(ctx context.Context, vmid int, source, target string, v
 // replica there), unlock. Then it checks the VM reads its stamp.
 func (l *Lab) MigrateVM(ctx context.Context, vmid int, target string) (VM, error) {
 	v := l.vms
-	v.mu.Lock()
-	vm, ok := v.m[vmid]
-	v.mu.Unlock()
-	if !ok {
-		return VM{}, fmt.Errorf("the lab has no VM %d; create it with `pvehci lab vm create %d --node NODE`", vmid, vmid)
+	vm, err := v.get(vmid)
+	if err != nil {
+		return VM{}, err
 	}
 	if vm.Node == target {
 		return VM{}, fmt.Errorf("VM %d already runs on %s", vmid, target)
@@ -213,11 +220,9 @@ func (l *Lab) MigrateVM(ctx context.Context, vmid int, target string) (VM, error
 // deactivate on its node, then free_image.
 func (l *Lab) DeleteVM(ctx context.Context, vmid int) error {
 	v := l.vms
-	v.mu.Lock()
-	vm, ok := v.m[vmid]
-	v.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("the lab has no VM %d", vmid)
+	vm, err := v.get(vmid)
+	if err != nil {
+		return err
 	}
 	vm.dev.Close()
 	if _, err := v.pve.DeleteVM(ctx, vmid); err != nil {
@@ -257,11 +262,9 @@ func marker(vmid int, snap string) []byte {
 // to it must take away again.
 func (l *Lab) SnapshotVM(ctx context.Context, vmid int, snap string) (VM, error) {
 	v := l.vms
-	v.mu.Lock()
-	vm, ok := v.m[vmid]
-	v.mu.Unlock()
-	if !ok {
-		return VM{}, fmt.Errorf("the lab has no VM %d; create it with `pvehci lab vm create %d --node NODE`", vmid, vmid)
+	vm, err := v.get(vmid)
+	if err != nil {
+		return VM{}, err
 	}
 	if _, err := v.pve.Snapshot(ctx, vmid, snap); err != nil {
 		return VM{}, err
@@ -289,11 +292,9 @@ type VMRollback struct {
 // wrote after the snapshot is gone and its stamp is still there.
 func (l *Lab) RollbackVM(ctx context.Context, vmid int, snap string) (VMRollback, error) {
 	v := l.vms
-	v.mu.Lock()
-	vm, ok := v.m[vmid]
-	v.mu.Unlock()
-	if !ok {
-		return VMRollback{}, fmt.Errorf("the lab has no VM %d", vmid)
+	vm, err := v.get(vmid)
+	if err != nil {
+		return VMRollback{}, err
 	}
 	n, err := l.Node(vm.Node)
 	if err != nil {

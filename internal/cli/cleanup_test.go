@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,11 +23,6 @@ import (
 // pvehci's.
 func cleanupDaemon(t *testing.T) (sock string, host *sim.Host) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "pvehci-clean") // short: socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	st := state.New()
 	for _, cmd := range []state.Command{
 		&state.CreateNode{Name: "pve1", NodeType: model.NodeTypeSatellite, NetInterfaces: []model.NetInterface{{Name: "default", Address: "10.0.0.1"}}},
@@ -54,12 +47,7 @@ func cleanupDaemon(t *testing.T) (sock string, host *sim.Host) {
 			t.Fatal(err)
 		}
 	}
-	rec := &satellite.Reconciler{Node: "pve1", Runner: host.Runner(), FS: hostfs.Root(filepath.Join(dir, "root"))}
-	sock = filepath.Join(dir, "api.sock")
-	ln, err := localapi.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := &satellite.Reconciler{Node: "pve1", Runner: host.Runner(), FS: hostfs.Root(t.TempDir())}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/node/orphans", func(w http.ResponseWriter, r *http.Request) {
 		items, err := rec.Orphans(r.Context(), st)
@@ -82,10 +70,7 @@ func cleanupDaemon(t *testing.T) (sock string, host *sim.Host) {
 		}
 		localapi.WriteJSON(w, http.StatusOK, items)
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return sock, host
+	return serveLocalAPI(t, mux), host
 }
 
 func TestNodeCleanupOrphans(t *testing.T) {

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,16 +32,6 @@ func TestEvents(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "pvehci-ev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := localapi.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
@@ -53,9 +41,7 @@ func TestEvents(t *testing.T) {
 		}
 		localapi.WriteJSON(w, http.StatusOK, ev)
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sock := serveLocalAPI(t, mux)
 
 	code, out, errOut := runCLI(t, "events", "--socket", sock)
 	if code != ExitOK {

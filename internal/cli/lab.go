@@ -113,52 +113,19 @@ func labCommand(e env) *ucli.Command {
 						}
 						return labVM(ctx, e, c, "/vm/migrate", lab.VMRequest{VMID: vmid, Node: c.Args().Get(1)})
 					}},
-				{Name: "snapshot", Usage: "take a snapshot of a VM as qm snapshot does; the VM then writes on", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
-					Action: func(ctx context.Context, c *ucli.Command) error {
-						vmid, err := vmidArg(c, 2)
-						if err != nil {
-							return err
-						}
-						if err := labVM(ctx, e, c, "/vm/snapshot", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}); err != nil {
-							return err
-						}
-						fmt.Fprintf(e.stdout, "snapshot %s taken; VM %d wrote a block after it\n", c.Args().Get(1), vmid)
-						return nil
-					}},
-				{Name: "rollback", Usage: "roll a VM back to its snapshot as qm rollback does (stop, roll back, start)", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
-					Action: func(ctx context.Context, c *ucli.Command) error {
-						vmid, err := vmidArg(c, 2)
-						if err != nil {
-							return err
-						}
-						ctl, err := control(c)
-						if err != nil {
-							return err
-						}
-						var out lab.VMRollback
-						if err := ctl.Do(ctx, "POST", "/vm/rollback", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}, &out); err != nil {
-							return err
-						}
-						fmt.Fprintf(e.stdout, "VM %d rolled back to %s and started on %s\nits second block held %q before the rollback and holds %q now\n",
-							vmid, c.Args().Get(1), out.VM.Node, strings.TrimSpace(out.Before), strings.TrimSpace(out.After))
-						return nil
-					}},
-				{Name: "delsnapshot", Usage: "delete a VM's snapshot as qm delsnapshot does", ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
-					Action: func(ctx context.Context, c *ucli.Command) error {
-						vmid, err := vmidArg(c, 2)
-						if err != nil {
-							return err
-						}
-						ctl, err := control(c)
-						if err != nil {
-							return err
-						}
-						if err := ctl.Do(ctx, "POST", "/vm/delsnapshot", lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}, nil); err != nil {
-							return err
-						}
-						fmt.Fprintf(e.stdout, "snapshot %s of VM %d deleted\n", c.Args().Get(1), vmid)
-						return nil
-					}},
+				vmSnapshotCommand(e, dirFlag, "snapshot", "take a snapshot of a VM as qm snapshot does; the VM then writes on", "/vm/snapshot",
+					func(vmid int, snap string, _ lab.VMRollback) string {
+						return fmt.Sprintf("snapshot %s taken; VM %d wrote a block after it", snap, vmid)
+					}),
+				vmSnapshotCommand(e, dirFlag, "rollback", "roll a VM back to its snapshot as qm rollback does (stop, roll back, start)", "/vm/rollback",
+					func(vmid int, snap string, out lab.VMRollback) string {
+						return fmt.Sprintf("VM %d rolled back to %s and started on %s\nits second block held %q before the rollback and holds %q now",
+							vmid, snap, out.VM.Node, strings.TrimSpace(out.Before), strings.TrimSpace(out.After))
+					}),
+				vmSnapshotCommand(e, dirFlag, "delsnapshot", "delete a VM's snapshot as qm delsnapshot does", "/vm/delsnapshot",
+					func(vmid int, snap string, _ lab.VMRollback) string {
+						return fmt.Sprintf("snapshot %s of VM %d deleted", snap, vmid)
+					}),
 				{Name: "delete", Usage: "stop a VM and free its disk", ArgsUsage: "VMID", Flags: []ucli.Flag{dirFlag},
 					Action: func(ctx context.Context, c *ucli.Command) error {
 						vmid, err := vmidArg(c, 1)
@@ -181,6 +148,29 @@ func labCommand(e env) *ucli.Command {
 				Action: func(ctx context.Context, c *ucli.Command) error { return labExec(ctx, e, c) }},
 		},
 	}
+}
+
+// vmSnapshotCommand is a `lab vm` command on one VM snapshot (VMID NAME):
+// it posts path and prints what done says.
+func vmSnapshotCommand(e env, dirFlag ucli.Flag, name, usage, path string, done func(vmid int, snap string, out lab.VMRollback) string) *ucli.Command {
+	return &ucli.Command{Name: name, Usage: usage, ArgsUsage: "VMID NAME", Flags: []ucli.Flag{dirFlag},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			vmid, err := vmidArg(c, 2)
+			if err != nil {
+				return err
+			}
+			ctl, err := lab.Dial(c.String("dir"))
+			if err != nil {
+				return err
+			}
+			// Only rollback answers a VMRollback; the others leave it empty.
+			var out lab.VMRollback
+			if err := ctl.Do(ctx, "POST", path, lab.VMRequest{VMID: vmid, Snapshot: c.Args().Get(1)}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, done(vmid, c.Args().Get(1), out))
+			return nil
+		}}
 }
 
 func vmidArg(c *ucli.Command, n int) (int, error) {

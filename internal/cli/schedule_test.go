@@ -20,16 +20,6 @@ import (
 // as the daemon's local API does.
 func fakeDaemon(t *testing.T) (string, *state.State) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "pvehci-sched") // short: socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := localapi.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := state.New()
 	if res := st.Apply(&state.CreateResourceGroup{Name: "drbdgrp"}); res.Err != nil {
 		t.Fatal(res.Err)
@@ -61,10 +51,27 @@ func fakeDaemon(t *testing.T) (string, *state.State) {
 		}
 		localapi.WriteJSON(w, http.StatusOK, nil)
 	})
+	return serveLocalAPI(t, mux), st
+}
+
+// serveLocalAPI serves mux on a fresh local API socket until the test ends
+// and returns the socket's path.
+func serveLocalAPI(t *testing.T, mux *http.ServeMux) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pvehci-api") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := localapi.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return sock, st
+	return sock
 }
 
 func TestScheduleCommands(t *testing.T) {

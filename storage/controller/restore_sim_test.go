@@ -120,6 +120,17 @@ func (c *simCluster) sameLVs(lv string) {
 	}
 }
 
+// snapshotted is a simCluster whose testRD holds "before-snapshot-" in
+// snapshot snap1 and "after-snapshot--" now, written through pve3.
+func snapshotted(t *testing.T) *simCluster {
+	c := newSimCluster(t, restoreKiB)
+	c.until("resource up", 8, func() bool { return c.upToDate(testRD) })
+	c.write("pve3", testRD, 1000, "before-snapshot-")
+	c.snapshot("snap1", 1000)
+	c.write("pve3", testRD, 1000, "after-snapshot--")
+	return c
+}
+
 // TestRollbackOnSim rolls a resource with two diskful replicas and a
 // diskless client back to a snapshot, end to end on simulated hosts: every
 // node takes the resource down, each diskful node replaces its volume by a
@@ -129,13 +140,9 @@ func (c *simCluster) sameLVs(lv string) {
 // to it is a rollback of its own (the id), not one already done.
 func TestRollbackOnSim(t *testing.T) {
 	t.Parallel()
-	c := newSimCluster(t, restoreKiB)
+	c := snapshotted(t)
 	var cmds []string
 	c.onCmd = func(n string, cmd run.Cmd) { cmds = append(cmds, n+": "+cmd.String()) }
-	c.until("resource up", 8, func() bool { return c.upToDate(testRD) })
-	c.write("pve3", testRD, 1000, "before-snapshot-")
-	c.snapshot("snap1", 1000)
-	c.write("pve3", testRD, 1000, "after-snapshot--")
 	c.reads(testRD, 1000, "after-snapshot--")
 
 	rollback := func(id string) {
@@ -212,13 +219,9 @@ func TestRollbackOnSim(t *testing.T) {
 // flag clears. The source is untouched.
 func TestRestoreOnSim(t *testing.T) {
 	t.Parallel()
-	c := newSimCluster(t, restoreKiB)
+	c := snapshotted(t)
 	var cmds []string
 	c.onCmd = func(n string, cmd run.Cmd) { cmds = append(cmds, n+": "+cmd.String()) }
-	c.until("resource up", 8, func() bool { return c.upToDate(testRD) })
-	c.write("pve3", testRD, 1000, "before-snapshot-")
-	c.snapshot("snap1", 1000)
-	c.write("pve3", testRD, 1000, "after-snapshot--")
 
 	const clone = "vm-101-disk-1"
 	sd, _ := c.s.SnapshotDefinition(testRD, "snap1")
