@@ -21,6 +21,8 @@
 //	max-failures consecutive failed runs before the schedule pauses
 //	catch-up     run-once (default) or skip: what to do about a run that
 //	             fell due while no leader ran it
+//	per-node     how many verifies may read one node's disks at once
+//	             (verify; default 1, 0 for no limit)
 package jobs
 
 import (
@@ -48,6 +50,9 @@ const (
 	DefaultMaxFailures     = 4
 	DefaultSnapshotTimeout = 10 * time.Minute
 	DefaultVerifyTimeout   = 12 * time.Hour
+	// DefaultVerifyPerNode is how many verifies may read one node's disks
+	// at once (option per-node; 0 means no limit).
+	DefaultVerifyPerNode = 1
 )
 
 // PropJob marks a snapshot definition as created by the job schedule it
@@ -339,6 +344,15 @@ func maxFailures(opts map[string]string) int {
 	return DefaultMaxFailures
 }
 
+// intOption reads a non-negative whole-number option, def when unset or
+// not one.
+func intOption(opts map[string]string, key string, def int) int {
+	if n, err := strconv.Atoi(opts[key]); err == nil && n >= 0 {
+		return n
+	}
+	return def
+}
+
 func timeout(opts map[string]string, def time.Duration) time.Duration {
 	if d, err := parseDuration(opts["timeout"]); err == nil && d > 0 {
 		return d
@@ -560,6 +574,7 @@ func (r *Runner) verifyJob(ctx context.Context, js model.JobSchedule, runID stri
 	var errs []error
 	requested := map[string]bool{}
 	st := r.State()
+	var queue []string
 	for _, rd := range rds {
 		if !hasVerifyAlg(st, rd) {
 			if err := r.apply(ctx, &state.SetProps{Target: state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rd},
@@ -568,12 +583,7 @@ func (r *Runner) verifyJob(ctx context.Context, js model.JobSchedule, runID stri
 				continue
 			}
 		}
-		if err := r.apply(ctx, &state.SetProps{Target: state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rd},
-			Change: model.PropsChange{Set: model.Props{PropVerifyRequest: runID}}}); err != nil {
-			errs = append(errs, fmt.Errorf("requesting the verify of %s: %w", rd, err))
-			continue
-		}
-		requested[rd] = true
+		queue = append(queue, rd)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -588,17 +598,58 @@ func (r *Runner) verifyJob(ctx context.Context, js model.JobSchedule, runID stri
 			}
 		}
 	}()
+	// A verify reads every block of every diskful replica: at most
+	// per-node verifies involve one node's disks at a time (default 1,
+	// "one verify per disk at a time"), the others wait in the queue.
+	perNode := intOption(js.Options, "per-node", DefaultVerifyPerNode)
+	busy := map[string]int{} // node key → verifies running on its disks
+	nodesOf := func(rd string) []string {
+		var out []string
+		for _, res := range r.State().Resources(rd) {
+			if !res.Diskless() && !res.Flags.Has(model.RscFlagDelete) {
+				out = append(out, model.Key(res.Node))
+			}
+		}
+		return out
+	}
+	running := map[string][]string{} // rd → its nodes, while its verify runs
 	results := map[string]satellite.VerifyReport{}
 	werr := r.waitFor(ctx, timeout(js.Options, DefaultVerifyTimeout), func() bool {
 		for _, rep := range r.Store.Reports() {
 			for _, v := range rep.Verifies {
-				if requested[v.Resource] && v.RunID == runID && !v.Running {
+				if _, done := results[v.Resource]; requested[v.Resource] && v.RunID == runID && !v.Running && !done {
 					results[v.Resource] = v
+					for _, n := range running[v.Resource] {
+						busy[n]--
+					}
+					delete(running, v.Resource)
 				}
 			}
 		}
-		return len(results) == len(requested)
+		var waiting []string
+		for _, rd := range queue {
+			nodes := nodesOf(rd)
+			if perNode > 0 && slices.ContainsFunc(nodes, func(n string) bool { return busy[n] >= perNode }) {
+				waiting = append(waiting, rd)
+				continue
+			}
+			if err := r.apply(ctx, &state.SetProps{Target: state.Target{Kind: model.ObjResourceDefinition, ResourceDefinition: rd},
+				Change: model.PropsChange{Set: model.Props{PropVerifyRequest: runID}}}); err != nil {
+				errs = append(errs, fmt.Errorf("requesting the verify of %s: %w", rd, err))
+				continue
+			}
+			requested[rd] = true
+			running[rd] = nodes
+			for _, n := range nodes {
+				busy[n]++
+			}
+		}
+		queue = waiting
+		return len(queue) == 0 && len(results) == len(requested)
 	})
+	for _, rd := range queue {
+		requested[rd] = true // reported below as not finished
+	}
 	details := map[string]string{}
 	var total uint64
 	var dirty []string

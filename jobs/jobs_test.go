@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,11 @@ type fixture struct {
 	applied     []state.Command
 	oos         map[string]uint64 // verify result per resource; missing: no answer
 	seq         uint64
+	// slowVerify leaves a requested verify running until the runner's
+	// next sleep; maxRunning is the most verifies running at once.
+	slowVerify bool
+	verifying  []satellite.VerifyReport
+	maxRunning int
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -90,6 +96,7 @@ func newFixture(t *testing.T) *fixture {
 		Now:     f.clk.Now,
 		sleep: func(ctx context.Context, d time.Duration) error {
 			f.clk.Add(d)
+			f.finishVerifies()
 			return ctx.Err()
 		},
 	}
@@ -122,13 +129,35 @@ func (f *fixture) apply(_ context.Context, cmd state.Command) (state.Result, err
 		rep.Node, rep.Boot, rep.Seq = "pve1", "b", f.seq
 		rep.Verifies = append(rep.Verifies, satellite.VerifyReport{Resource: c.Target.ResourceDefinition, RunID: id, Running: true})
 		f.store.Put(rep)
-		rep.Verifies = append([]satellite.VerifyReport(nil), rep.Verifies...)
-		rep.Verifies[len(rep.Verifies)-1] = satellite.VerifyReport{Resource: c.Target.ResourceDefinition, RunID: id, OutOfSyncKiB: oos}
-		f.seq++
-		rep.Seq = f.seq
-		f.store.Put(rep)
+		done := satellite.VerifyReport{Resource: c.Target.ResourceDefinition, RunID: id, OutOfSyncKiB: oos}
+		if f.slowVerify {
+			f.verifying = append(f.verifying, done)
+			f.maxRunning = max(f.maxRunning, len(f.verifying))
+			break
+		}
+		f.putFinished(done)
 	}
 	return res, nil
+}
+
+// putFinished reports a verify finished on pve1.
+func (f *fixture) putFinished(v satellite.VerifyReport) {
+	rep, _, _ := f.store.Report("pve1")
+	rep.Verifies = slices.DeleteFunc(slices.Clone(rep.Verifies), func(x satellite.VerifyReport) bool { return x.Resource == v.Resource })
+	rep.Verifies = append(rep.Verifies, v)
+	f.seq++
+	rep.Node, rep.Boot, rep.Seq = "pve1", "b", f.seq
+	f.store.Put(rep)
+}
+
+// finishVerifies ends every verify left running (slowVerify).
+func (f *fixture) finishVerifies() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.verifying {
+		f.putFinished(v)
+	}
+	f.verifying = nil
 }
 
 func (f *fixture) addSchedule(name, cron string, kind model.JobKind, target model.JobTarget, opts map[string]string) {
@@ -509,5 +538,29 @@ func TestRunNow(t *testing.T) {
 	f.pass(t0.Add(3 * time.Minute))
 	if runs := f.runs("weekly"); len(runs) != 1 {
 		t.Fatalf("run-now ran %d times, want once", len(runs))
+	}
+}
+
+// TestVerifyOneAtATimePerNode: the three definitions share their nodes, so
+// with the default per-node=1 their verifies run one after another; with
+// per-node=0 they all start at once.
+func TestVerifyOneAtATimePerNode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		opts        map[string]string
+		wantRunning int
+	}{{nil, 1}, {map[string]string{"per-node": "2"}, 2}, {map[string]string{"per-node": "0"}, 3}} {
+		f := newFixture(t)
+		f.slowVerify = true
+		f.oos = map[string]uint64{"vm-100-disk-0": 0, "vm-101-disk-0": 4, "other-disk": 0}
+		f.addSchedule("weekly", "@weekly", model.JobVerify, all, tc.opts)
+		f.pass(t0.Add(7 * 24 * time.Hour))
+		runs := f.runs("weekly")
+		if len(runs) != 1 || runs[0].State != model.RunSucceeded || !strings.Contains(runs[0].Message, "4 KiB out of sync in vm-101-disk-0") {
+			t.Fatalf("per-node %v: runs %+v", tc.opts, runs)
+		}
+		if f.maxRunning != tc.wantRunning {
+			t.Errorf("per-node %v: %d verifies ran at once, want %d", tc.opts, f.maxRunning, tc.wantRunning)
+		}
 	}
 }

@@ -28,7 +28,8 @@ func scheduleCommand(e env) *ucli.Command {
 		Description: "Schedules live in the replicated state; the leader runs them (snapshot jobs with\n" +
 			"retention, DRBD online verify) and records every run. Cron specs are in UTC unless\n" +
 			"they start with CRON_TZ=<zone>. Snapshot options: keep-last, keep-hourly, keep-daily,\n" +
-			"keep-weekly, keep-monthly, max-age (e.g. 30d). All jobs: timeout, max-failures\n" +
+			"keep-weekly, keep-monthly, max-age (e.g. 30d). Verify option: per-node (verifies reading\n" +
+			"one node's disks at once, default 1, 0 for no limit). All jobs: timeout, max-failures\n" +
 			"(consecutive failed runs before the schedule pauses itself, default 4), catch-up\n" +
 			"(run-once or skip).",
 		Commands: []*ucli.Command{
