@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,11 @@ import (
 //   - a paused schedule: JOB_PAUSED, gone after resume;
 //   - a thin pool filled past 90 % by a VM: POOL_DATA_FULL, critical, gone
 //     once the VM is deleted;
+//   - a VM kept on a diskless replica (relocation off for it): DISKLESS_PRIMARY,
+//     gone once it runs on a node with a disk again;
+//   - a split brain (quorum off, both sides written while cut apart):
+//     DRBD_SPLIT_BRAIN, gone once one side's changes are discarded as the
+//     DRBD guide says;
 //   - a node's daemon killed: SATELLITE_OFFLINE, gone once it runs again.
 //
 // The lab's pools are 512 MiB here, so that a VM can fill one.
@@ -146,7 +152,7 @@ func TestLabFaultsAreReported(t *testing.T) {
 	apply(&state.ResumeJobSchedule{Name: "nightly", At: time.Now().UnixMilli()})
 	waitFor("JOB_PAUSED gone after resume", 10*time.Second, func() bool { return len(findings(health.JobPaused)) == 0 })
 
-	// A VM fills its pools: 470 MiB written into a 480 MiB disk.
+	// A VM fills its pools: up to 470 MiB written into a 480 MiB disk.
 	big, err := l.CreateVM(ctx, 101, "n1", 480<<10)
 	if err != nil {
 		t.Fatal(err)
@@ -158,9 +164,15 @@ func TestLabFaultsAreReported(t *testing.T) {
 	for i := range chunk {
 		chunk[i] = byte(i)
 	}
+	// VM 100's replicas already take 64 MiB of some pools: the pool may
+	// run out before the disk does, which is the fault wanted here.
 	for off := int64(1 << 20); off < 471<<20; off += 1 << 20 {
 		if _, err := dev.WriteAt(chunk, off); err != nil {
-			t.Fatalf("VM 101 writing at %d MiB: %v", off>>20, err)
+			if !strings.Contains(err.Error(), "no space left") {
+				t.Fatalf("VM 101 writing at %d MiB: %v", off>>20, err)
+			}
+			t.Logf("VM 101's writes hit a full pool at %d MiB", off>>20)
+			break
 		}
 	}
 	waitFor("POOL_DATA_FULL, critical", 30*time.Second, func() bool {
@@ -170,6 +182,87 @@ func TestLabFaultsAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("POOL_DATA_FULL gone after the VM's deletion", 30*time.Second, func() bool { return len(findings(health.PoolDataFull)) == 0 })
+
+	// A VM kept on a diskless replica: relocation is off for its disk.
+	vm2, err := l.CreateVM(ctx, 102, "n1", 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd2 := strings.SplitN(vm2.Volname, "_", 2)[0]
+	apply(&state.ModifyResourceDefinition{Name: rd2, Props: model.PropsChange{Set: model.Props{"Aux/pvehci/auto-relocate": "false"}}})
+	var diskful2 []string
+	waitFor("two diskful replicas of VM 102", 30*time.Second, func() bool {
+		diskful2, _ = l.diskfulReplicas(ctx, t, rd2)
+		return len(diskful2) == 2
+	})
+	peer2, bare := diskful2[0], ""
+	if peer2 == "n1" {
+		peer2 = diskful2[1]
+	}
+	for _, n := range []string{"n2", "n3"} {
+		if !slices.Contains(diskful2, n) {
+			bare = n
+		}
+	}
+	waitFor("VM 102's replicas connected", 30*time.Second, func() bool { return len(findings(health.DRBDConnecting)) == 0 })
+	if _, err := l.MigrateVM(ctx, vm2.ID, bare); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("DISKLESS_PRIMARY", 30*time.Second, func() bool {
+		return slices.ContainsFunc(findings(health.DisklessPrimary), func(it health.Item) bool { return strings.Contains(it.Message, rd2) })
+	})
+	if _, err := l.MigrateVM(ctx, vm2.ID, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("DISKLESS_PRIMARY gone after the migration back", 30*time.Second, func() bool { return len(findings(health.DisklessPrimary)) == 0 })
+
+	// A split brain: without quorum, n1 (the VM) and its peer both write
+	// while they are cut apart.
+	apply(&state.ModifyResourceDefinition{Name: rd2, Props: model.PropsChange{Set: model.Props{"DrbdOptions/Resource/quorum": "off"}}})
+	resFile := l.Nodes[0].Root + "/var/lib/pvehci/drbd.d/" + rd2 + ".res"
+	waitFor("quorum off in the .res", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(resFile)
+		return strings.Contains(string(b), "quorum off")
+	})
+	// The link to the third node first: cut off from n1 while it still
+	// reached a common peer, the peer would outdate itself (guide
+	// 11.21.3) and could not be written.
+	l.Net.Cut(peer2, bare)
+	l.Net.Cut("n1", peer2)
+	l.vms.mu.Lock()
+	dev2 := l.vms.m[vm2.ID].dev
+	l.vms.mu.Unlock()
+	if _, err := dev2.WriteAt([]byte("written by VM 102 on n1 while cut apart"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	pn, _ := l.Node(peer2)
+	rogue, err := pn.host.OpenDRBD(vm2.Device, true)
+	if err != nil {
+		t.Fatalf("writing on %s while cut apart: %v", peer2, err)
+	}
+	if _, err := rogue.WriteAt([]byte("written on "+peer2+" while cut apart"), 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	rogue.Close()
+	l.Heal()
+	waitFor("DRBD_SPLIT_BRAIN", 30*time.Second, func() bool {
+		return slices.ContainsFunc(findings(health.DRBDSplitBrain), func(it health.Item) bool { return strings.Contains(it.Message, rd2) })
+	})
+	// The DRBD guide's manual recovery: the victim discards its changes.
+	for _, step := range []struct {
+		node string
+		argv []string
+	}{
+		{peer2, []string{"drbdadm", "disconnect", rd2}},
+		{peer2, []string{"drbdadm", "connect", "--discard-my-data", rd2}},
+		{"n1", []string{"drbdadm", "connect", rd2}},
+	} {
+		n, _ := l.Node(step.node)
+		if res, err := n.host.Runner().Run(ctx, run.Command(step.argv[0], step.argv[1:]...)); err != nil {
+			t.Fatalf("%s: %v: %s", step.node, err, res.Stderr)
+		}
+	}
+	waitFor("DRBD_SPLIT_BRAIN gone after the recovery", 30*time.Second, func() bool { return len(findings(health.DRBDSplitBrain)) == 0 })
 
 	// A daemon dies; its satellite stops reporting.
 	victim := "n2"
