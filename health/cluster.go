@@ -50,6 +50,9 @@ type NodeView struct {
 	Pools        []PoolView              `json:"pools,omitempty"`
 	// Failed are the satellite actions that failed in its last pass.
 	Failed []string `json:"failed,omitempty"`
+	// Network is the node's links and RDMA ports from its last report;
+	// nil when its satellite does not read them.
+	Network *model.NodeNetwork `json:"network,omitempty"`
 }
 
 // PoolView is one storage pool's usage on a node.

@@ -3,27 +3,17 @@ package health
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/pvehci/pvehci/storage/model"
 )
 
 // NetLink is one network interface as the kernel reports it.
-type NetLink struct {
-	Name      string
-	Kind      string // bond, bridge, ipoib, device, …
-	Up        bool
-	Master    string
-	LinkLayer string // ether, infiniband, loopback
-	Addrs     int    // number of addresses
-}
+type NetLink = model.NetLink
 
 // RDMAPort is one InfiniBand port.
-type RDMAPort struct {
-	Device    string
-	Port      int
-	State     string // ACTIVE, INIT, DOWN, …
-	LinkLayer string // InfiniBand or Ethernet
-	NetDev    string
-}
+type RDMAPort = model.RDMAPort
 
 // Network reads this node's network interfaces and RDMA ports (netlink and
 // sysfs on a node).
@@ -41,18 +31,62 @@ const (
 
 func linkObj(name string) Object { return Object{"link", name} }
 
-// linksCheck runs judge on this node's links; without a network source (a
-// test of other checks) it judges nothing.
-func linksCheck(judge func(ctx context.Context, in *Inputs, links []NetLink) []Finding) func(context.Context, *Inputs) []Finding {
+// netState is one node's links and ports for a network check, with why
+// either could not be read.
+type netState struct {
+	links              []NetLink
+	ports              []RDMAPort
+	linksErr, portsErr error
+}
+
+// netCheck runs judge on every node's network from the leader's view when
+// the satellites report it (each finding named with its node), else on
+// this node's own. judge returns its findings and how many objects it
+// looked at; what it needs that could not be read makes it unknown.
+func netCheck(needPorts bool, what, unknownHow, okMsg string, judge func(ns netState) ([]Finding, int)) func(context.Context, *Inputs) []Finding {
 	return func(ctx context.Context, in *Inputs) []Finding {
+		if v, ok := in.haveView(ctx); ok && slices.ContainsFunc(v.Nodes, func(n NodeView) bool { return n.Network != nil }) {
+			var out []Finding
+			count, nodes := 0, 0
+			for _, n := range v.Nodes {
+				if n.Network == nil {
+					continue
+				}
+				nodes++
+				ns := netState{links: n.Network.Links, ports: n.Network.RDMAPorts}
+				if n.Network.Error != "" {
+					// Which half failed is in the message; judge
+					// nothing of a node that could not be read.
+					out = append(out, withNode(n.Name, []Finding{{Severity: Unknown,
+						Message: fmt.Sprintf("could not read %s: %s", what, n.Network.Error), Hint: unknownHow}})...)
+					continue
+				}
+				fs, c := judge(ns)
+				count += c
+				out = append(out, withNode(n.Name, fs)...)
+			}
+			if len(out) == 0 {
+				return []Finding{{Severity: OK, Message: fmt.Sprintf(okMsg, count) + fmt.Sprintf(" on %d node(s)", nodes)}}
+			}
+			return out
+		}
 		if in.src.Network == nil {
 			return nil
 		}
-		links, err := in.NetLinks(ctx)
-		if err != nil {
+		var ns netState
+		ns.links, ns.linksErr = in.NetLinks(ctx)
+		if ns.linksErr != nil && !needPorts {
 			return unknown("the network interfaces (netlink)", "ip -br link")
 		}
-		return judge(ctx, in, links)
+		ns.ports, ns.portsErr = in.RDMAPorts(ctx)
+		if needPorts && ns.portsErr != nil {
+			return unknown("the RDMA ports (/sys/class/infiniband)", "ibstat")
+		}
+		fs, c := judge(ns)
+		if len(fs) == 0 {
+			return []Finding{{Severity: OK, Message: fmt.Sprintf(okMsg, c)}}
+		}
+		return fs
 	}
 }
 
@@ -61,16 +95,16 @@ func networkChecks() []Check {
 		{
 			Code:  BondDegraded,
 			Title: "bonds and their NICs",
-			Run: linksCheck(func(ctx context.Context, in *Inputs, links []NetLink) []Finding {
+			Run: netCheck(false, "the network interfaces", "ip -br link", "%d bond(s) with every NIC up", func(ns netState) ([]Finding, int) {
 				var out []Finding
 				bonds := 0
-				for _, b := range links {
+				for _, b := range ns.links {
 					if b.Kind != "bond" {
 						continue
 					}
 					bonds++
 					var up, down []string
-					for _, l := range links {
+					for _, l := range ns.links {
 						if l.Master != b.Name {
 							continue
 						}
@@ -91,26 +125,16 @@ func networkChecks() []Check {
 							Hint:    fmt.Sprintf("check the cable and switch port of %s; cat /proc/net/bonding/%s", strings.Join(down, ", "), b.Name)})
 					}
 				}
-				if len(out) == 0 {
-					return []Finding{{Severity: OK, Message: fmt.Sprintf("%d bond(s) with every NIC up", bonds)}}
-				}
-				return out
+				return out, bonds
 			}),
 		},
 		{
 			Code:  RDMAPortInactive,
 			Title: "InfiniBand ports",
-			Run: func(ctx context.Context, in *Inputs) []Finding {
-				if in.src.Network == nil {
-					return nil
-				}
-				ports, err := in.RDMAPorts(ctx)
-				if err != nil {
-					return unknown("the RDMA ports (/sys/class/infiniband)", "ibstat")
-				}
+			Run: netCheck(true, "the RDMA ports", "ibstat", "%d InfiniBand port(s) ACTIVE", func(ns netState) ([]Finding, int) {
 				var out []Finding
 				ib := 0
-				for _, p := range ports {
+				for _, p := range ns.ports {
 					if p.LinkLayer != "InfiniBand" {
 						continue
 					}
@@ -121,20 +145,17 @@ func networkChecks() []Check {
 							Hint:    "check the cable and that a subnet manager runs (opensm on one node, or on the switch): ibstat; sminfo"})
 					}
 				}
-				if len(out) == 0 {
-					return []Finding{{Severity: OK, Message: fmt.Sprintf("%d InfiniBand port(s) ACTIVE", ib)}}
-				}
-				return out
-			},
+				return out, ib
+			}),
 		},
 		{
 			Code:      IPoIBDown,
 			Title:     "IP-over-InfiniBand interfaces",
 			DependsOn: []Code{RDMAPortInactive},
-			Run: linksCheck(func(ctx context.Context, in *Inputs, links []NetLink) []Finding {
+			Run: netCheck(false, "the network interfaces", "ip -br link", "%d IPoIB interface(s) up", func(ns netState) ([]Finding, int) {
 				var out []Finding
 				n := 0
-				for _, l := range links {
+				for _, l := range ns.links {
 					if l.LinkLayer != "infiniband" {
 						continue
 					}
@@ -143,8 +164,7 @@ func networkChecks() []Check {
 						// Named with its port too, so that an inactive
 						// port explains it (dependency skipping).
 						objs := []Object{linkObj(l.Name)}
-						ports, _ := in.RDMAPorts(ctx)
-						for _, p := range ports {
+						for _, p := range ns.ports {
 							if p.NetDev == l.Name {
 								objs = append([]Object{{"port", fmt.Sprintf("%s/%d", p.Device, p.Port)}}, objs...)
 							}
@@ -154,10 +174,7 @@ func networkChecks() []Check {
 							Hint:    fmt.Sprintf("ip link set %s up; ifreload -a; check ibstat", l.Name)})
 					}
 				}
-				if len(out) == 0 {
-					return []Finding{{Severity: OK, Message: fmt.Sprintf("%d IPoIB interface(s) up", n)}}
-				}
-				return out
+				return out, n
 			}),
 		},
 	}

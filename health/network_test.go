@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pvehci/pvehci/storage/model"
 )
 
 type fakeNetwork struct {
@@ -65,5 +68,48 @@ func TestNetworkChecks(t *testing.T) {
 				t.Errorf("no finding says %q:\n%s", tt.text, text.String())
 			}
 		})
+	}
+}
+
+// TestNetworkChecksJudgeEveryNode: with the leader's view carrying the
+// satellites' network reports, the checks judge every node that reports,
+// naming it, rather than only the node health runs on.
+func TestNetworkChecksJudgeEveryNode(t *testing.T) {
+	good, bad := healthyNetwork(), healthyNetwork()
+	bad.links[2].Up = false     // n2's bond runs on one NIC
+	bad.ports[0].State = "DOWN" // and its IB port is down,
+	bad.links[4].Up = false     // which explains its IPoIB down
+	local := healthyNetwork()   // this node itself is fine either way
+	local.links[1].Up = false   // (and must not be what is judged)
+	v := healthyClusterView()
+	v.Nodes[0].Network = &model.NodeNetwork{Links: good.links, RDMAPorts: good.ports}
+	v.Nodes[1].Network = &model.NodeNetwork{Links: bad.links, RDMAPorts: bad.ports}
+	v.Nodes = append(v.Nodes, NodeView{Name: "n3", Online: true, Network: &model.NodeNetwork{Error: "netlink: operation not permitted"}})
+	rep, err := Default().Run(context.Background(), Sources{Cluster: viewSource{v: v}, Network: local, Now: func() time.Time { return clusterNow }},
+		BondDegraded, RDMAPortInactive, IPoIBDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Severity{}
+	for _, it := range rep.Items {
+		got[string(it.Code)+" "+strings.ReplaceAll(objectsKey(it.Objects), "\x00", ", ")] = it.Severity
+	}
+	want := map[string]Severity{
+		"BOND_DEGRADED node n2, link bond0":           Warning,
+		"RDMA_PORT_NOT_ACTIVE node n2, port mlx5_0/1": Warning,
+		"IPOIB_DOWN node n2, port mlx5_0/1, link ib0": Skipped,
+		"BOND_DEGRADED node n3":                       Unknown,
+		"RDMA_PORT_NOT_ACTIVE node n3":                Unknown,
+		"IPOIB_DOWN node n3":                          Unknown,
+	}
+	for k, sev := range want {
+		if got[k] != sev {
+			t.Errorf("%s: %v, want %v (all: %v)", k, got[k], sev, got)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, "enp65s0f0") || strings.Contains(k, "node n1") {
+			t.Errorf("judged this node's own links or a healthy node: %s", k)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pvehci/pvehci/ha/relocate"
 	"github.com/pvehci/pvehci/internal/daemon"
 	"github.com/pvehci/pvehci/internal/hostfs"
+	"github.com/pvehci/pvehci/internal/hostnet"
 	"github.com/pvehci/pvehci/internal/kernelrpc"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
@@ -150,14 +151,18 @@ func satelliteConfig(root, kernelSocket, node string, interval time.Duration) (*
 		return nil, usageError{fmt.Errorf("--root %q: %w", root, err)}
 	}
 	var runner run.Runner = run.Exec{}
+	// The host's own links and ports only on the host itself: a daemon
+	// with a simulated kernel (the lab) has no network of its own to read.
+	var network satellite.NetworkReader = hostnet.Reader{}
 	if kernelSocket != "" {
-		runner = kernelrpc.NewRunner(kernelSocket, node)
+		runner, network = kernelrpc.NewRunner(kernelSocket, node), nil
 	}
 	return &daemon.SatelliteConfig{
 		Runner:       runner,
 		FS:           hostfs.Root(abs),
 		ResDir:       os.DirFS(filepath.Join(abs, satellite.ResDir)).(fs.ReadDirFS),
 		IdleInterval: interval,
+		Network:      network,
 	}, nil
 }
 

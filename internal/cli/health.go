@@ -10,9 +10,9 @@ import (
 
 	ucli "github.com/urfave/cli/v3"
 
-	"github.com/pvehci/pvehci/bootstrap/hostos"
 	"github.com/pvehci/pvehci/ha"
 	"github.com/pvehci/pvehci/health"
+	"github.com/pvehci/pvehci/internal/hostnet"
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
 )
@@ -56,7 +56,7 @@ func healthCommand(e env) *ucli.Command {
 				LVM:        cmds,
 				Controller: localController{client(c)},
 				Cluster:    localController{client(c)},
-				Network:    hostNetwork{},
+				Network:    hostnet.Reader{},
 			}
 			opts := healthOptions{
 				json:   c.Bool("json"),
@@ -177,32 +177,4 @@ func (l localController) View(ctx context.Context) (health.ClusterView, error) {
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
-}
-
-// hostNetwork is health.Network on this host: netlink and sysfs, through
-// bootstrap's readers.
-type hostNetwork struct{}
-
-func (hostNetwork) Links(ctx context.Context) ([]health.NetLink, error) {
-	links, err := hostos.Netlink{}.Links(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]health.NetLink, len(links))
-	for i, l := range links {
-		out[i] = health.NetLink{Name: l.Name, Kind: l.Kind, Up: l.Up, Master: l.Master, LinkLayer: l.LinkLayer, Addrs: len(l.Addrs)}
-	}
-	return out, nil
-}
-
-func (hostNetwork) RDMAPorts(ctx context.Context) ([]health.RDMAPort, error) {
-	ports, err := hostos.Sysfs{}.Ports(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]health.RDMAPort, len(ports))
-	for i, p := range ports {
-		out[i] = health.RDMAPort{Device: p.Device, Port: p.Port, State: p.State, LinkLayer: p.LinkLayer, NetDev: p.NetDev}
-	}
-	return out, nil
 }

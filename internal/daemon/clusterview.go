@@ -37,6 +37,7 @@ func buildClusterView(c *ha.Cluster, st *state.State, store *controller.Store, n
 			nv.LastReport, nv.ReportTime = at, rep.Time
 			nv.ObserveError = rep.ObserveError
 			nv.Resources = rep.Resources
+			nv.Network = rep.Network
 			for _, p := range rep.Pools {
 				nv.Pools = append(nv.Pools, health.PoolView{Name: p.Name, TotalKiB: p.TotalKiB, FreeKiB: p.FreeKiB,
 					DataPercent: p.DataPercent, MetadataPercent: p.MetadataPercent})

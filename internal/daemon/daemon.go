@@ -67,6 +67,9 @@ type SatelliteConfig struct {
 	ResDir fs.ReadDirFS
 	// IdleInterval overrides satellite.DefaultIdleInterval when set.
 	IdleInterval time.Duration
+	// Network, when set, reads the node's links and RDMA ports into each
+	// report, for the leader's network health checks.
+	Network satellite.NetworkReader
 }
 
 // APIConfig is where and how the LINSTOR REST API listens.

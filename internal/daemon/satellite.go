@@ -29,6 +29,7 @@ func runSatellite(ctx context.Context, c *ha.Cluster, rec *satellite.Reconciler,
 			return c.SendReport(ctx, body)
 		},
 		IdleInterval: cfg.IdleInterval,
+		Network:      cfg.Network,
 		Log:          log,
 	}
 	log.Info("satellite running", "node", rec.Node)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/drbd"
+	"github.com/pvehci/pvehci/storage/model"
 )
 
 // Intervals of the satellite loop. A pass runs at once on every change of
@@ -47,6 +48,9 @@ type Loop struct {
 	Leader func() string
 	// Send delivers a report to the leader.
 	Send func(ctx context.Context, rep NodeReport) error
+	// Network, when set, reads the node's links and RDMA ports for each
+	// report (NodeReport.Network).
+	Network NetworkReader
 	// IdleInterval, BusyInterval and WatchInterval override the defaults
 	// when set.
 	IdleInterval, BusyInterval, WatchInterval time.Duration
@@ -178,6 +182,9 @@ func (l *Loop) pass(ctx context.Context, log *slog.Logger) (out NodeReport, conv
 	if derr != nil {
 		out.Problems = append(out.Problems, derr.Error())
 	}
+	if l.Network != nil {
+		out.Network = readNetwork(ctx, l.Network)
+	}
 	return out, !acted && len(out.Failed) == 0 && settled(got), acted
 }
 
@@ -231,4 +238,26 @@ func kernelDigest(rs []drbd.ObservedResource) string {
 		}
 	}
 	return b.String()
+}
+
+// NetworkReader reads a node's links and RDMA ports (netlink and sysfs on
+// a node; internal/hostnet).
+type NetworkReader interface {
+	Links(ctx context.Context) ([]model.NetLink, error)
+	RDMAPorts(ctx context.Context) ([]model.RDMAPort, error)
+}
+
+func readNetwork(ctx context.Context, r NetworkReader) *model.NodeNetwork {
+	var out model.NodeNetwork
+	var errs []string
+	links, err := r.Links(ctx)
+	if err != nil {
+		errs = append(errs, "netlink: "+err.Error())
+	}
+	ports, err := r.RDMAPorts(ctx)
+	if err != nil {
+		errs = append(errs, "rdma: "+err.Error())
+	}
+	out.Links, out.RDMAPorts, out.Error = links, ports, strings.Join(errs, "; ")
+	return &out
 }

@@ -177,3 +177,35 @@ func TestLoopBootDiffers(t *testing.T) {
 		t.Errorf("two runs share a boot: %v", boots)
 	}
 }
+
+type fakeNet struct{ err error }
+
+func (f fakeNet) Links(context.Context) ([]model.NetLink, error) {
+	return []model.NetLink{{Name: "bond0", Kind: "bond", Up: true}}, nil
+}
+func (f fakeNet) RDMAPorts(context.Context) ([]model.RDMAPort, error) { return nil, f.err }
+
+// TestLoopReportsNetwork: with a NetworkReader, every report carries the
+// node's links and ports, and says what could not be read.
+func TestLoopReportsNetwork(t *testing.T) {
+	t.Parallel()
+	s := cluster(t)
+	c := newSimCluster(t, s, "pve1")
+	for _, tc := range []struct {
+		net     NetworkReader
+		wantErr string
+	}{{fakeNet{}, ""}, {fakeNet{err: errors.New("no /sys/class/infiniband")}, "rdma: no /sys/class/infiniband"}} {
+		env := &loopEnv{changed: make(chan struct{}), sent: make(chan NodeReport, 100)}
+		l := &Loop{Reconciler: c.reconciler("pve1"), State: func() *state.State { return s }, Network: tc.net,
+			Changed: env.Changed, Leader: env.Leader, Send: env.Send, IdleInterval: time.Hour, BusyInterval: time.Hour}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		rep := env.next(t, "at start")
+		cancel()
+		<-done
+		if rep.Network == nil || len(rep.Network.Links) != 1 || rep.Network.Links[0].Name != "bond0" || rep.Network.Error != tc.wantErr {
+			t.Errorf("network in the report: %+v, want error %q", rep.Network, tc.wantErr)
+		}
+	}
+}

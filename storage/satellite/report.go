@@ -55,6 +55,10 @@ type NodeReport struct {
 	// Resizes are the `drbdadm resize` runs of this node that answer a
 	// current PropResizeRequest.
 	Resizes []ResizeReport `json:"resizes,omitempty"`
+	// Network is the node's links and RDMA ports (Loop.Network), for
+	// the leader's network health checks; nil where the satellite does not
+	// read them (the lab).
+	Network *model.NodeNetwork `json:"network,omitempty"`
 	// Rollbacks name, as "resource/rollback id", the rollbacks this
 	// node has finished (restore.go): the controller then removes the
 	// replica's RollbackTarget.
