@@ -32,9 +32,11 @@ import (
 //     DRBD guide says;
 //   - a node's daemon killed: SATELLITE_OFFLINE, gone once it runs again.
 //
-// The lab's pools are 512 MiB here, so that a VM can fill one.
+// The lab's pools are 512 MiB here, so that a VM can fill one, and
+// relocations cap their resync at 50 MiB/s (--relocate-max-rate): the cap
+// is on the new disk while it syncs and gone afterwards.
 func TestLabFaultsAreReported(t *testing.T) {
-	l := startLabWith(t, Config{Nodes: 3, AddrBase: randomBase(), PoolSize: 512 << 20})
+	l := startLabWith(t, Config{Nodes: 3, AddrBase: randomBase(), PoolSize: 512 << 20, RelocateMaxRate: "50M"})
 	ctx := context.Background()
 	vm, err := l.CreateVM(ctx, 100, "n1", 64<<10)
 	if err != nil {
@@ -134,6 +136,16 @@ func TestLabFaultsAreReported(t *testing.T) {
 		return slices.ContainsFunc(events(), func(e model.Event) bool { return e.State == string(model.RelocDone) })
 	})
 	logEvents()
+	if !slices.ContainsFunc(events(), func(e model.Event) bool { return strings.Contains(e.Message, "resync capped at 50M/s") }) {
+		t.Error("no event says the relocation's resync was capped")
+	}
+	lc, err := l.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := lc.Resources.Get(ctx, rd, target); err != nil || r.Props["DrbdOptions/PeerDevice/c-max-rate"] != "" || r.Props["Aux/pvehci/relocation-max-rate"] != "" {
+		t.Errorf("the target's resource after the relocation: %v %v", r.Props, err)
+	}
 
 	// A paused schedule.
 	apply := func(cmd state.Command) {

@@ -66,7 +66,9 @@ type Config struct {
 	// RelocateDelay is how long a VM runs diskless before its replica
 	// follows it; the lab uses 5 s instead of 30 min so the tour shows it.
 	RelocateDelay time.Duration
-	Log           *slog.Logger
+	// RelocateMaxRate is the daemons' --relocate-max-rate; empty: no cap.
+	RelocateMaxRate string
+	Log             *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -315,6 +317,7 @@ func (l *Lab) serveKernel() error {
 func (l *Lab) startResync() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopResync = cancel
+	l.Net.SetResyncTick(resyncTick)
 	l.resyncDone = make(chan struct{})
 	go func() {
 		defer close(l.resyncDone)
@@ -348,6 +351,9 @@ func (l *Lab) startDaemon(n *Node) error {
 		"--satellite-interval", l.cfg.SatelliteInterval.String(),
 		"--relocate-delay", l.cfg.RelocateDelay.String(),
 		"--pve-api", n.PVEURL(), "--pve-token-file", l.pveTokenFile())
+	if l.cfg.RelocateMaxRate != "" {
+		cmd.Args = append(cmd.Args, "--relocate-max-rate", l.cfg.RelocateMaxRate)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 	// Its own process group: a Ctrl-C on `lab up` must not reach the

@@ -20,6 +20,11 @@ func (d Decision) Commands(now time.Time) []state.Command {
 	rsc := func(node string) state.Target {
 		return state.Target{Kind: model.ObjResource, ResourceDefinition: d.Resource, Node: node}
 	}
+	var clear []state.Command
+	if d.ClearRate {
+		clear = []state.Command{&state.SetProps{Target: rsc(d.Target),
+			Change: model.PropsChange{Delete: []string{KeyCMaxRate, KeyRelocationRate}}}}
+	}
 	switch d.Kind {
 	case StartTimer:
 		// At is when the resource became diskless Primary, so that the
@@ -27,15 +32,24 @@ func (d Decision) Commands(now time.Time) []state.Command {
 		return []state.Command{&state.SetRelocationTimer{ResourceDefinition: d.Resource, TargetNode: d.Node,
 			SourceNode: d.Source, Reason: d.Reason, DueAt: d.DueAt.UnixMilli(), At: d.Since.UnixMilli()}}
 	case MakeDiskful:
-		return []state.Command{update(), &state.ToggleDisk{ResourceDefinition: d.Resource, Node: d.Node, Diskful: true,
-			StoragePool: d.Pool, DiskfulBy: model.DiskfulByAutoDiskful}}
+		cmds := []state.Command{update()}
+		if d.Rate != "" {
+			// Before the disk: the .res that attaches it already
+			// carries the cap, so the resync starts capped.
+			cmds = append(cmds, &state.SetProps{Target: rsc(d.Node),
+				Change: model.PropsChange{Set: model.Props{KeyCMaxRate: d.Rate, KeyRelocationRate: d.Rate}}})
+		}
+		return append(cmds, &state.ToggleDisk{ResourceDefinition: d.Resource, Node: d.Node, Diskful: true,
+			StoragePool: d.Pool, DiskfulBy: model.DiskfulByAutoDiskful})
 	case RemoveSurplus:
 		if d.KeepTieBreaker {
-			return []state.Command{update(), &state.ToggleDisk{ResourceDefinition: d.Resource, Node: d.Node},
-				&state.SetFlags{Target: rsc(d.Node), Set: []string{model.RscFlagTieBreaker}}}
+			return append([]state.Command{update(), &state.ToggleDisk{ResourceDefinition: d.Resource, Node: d.Node},
+				&state.SetFlags{Target: rsc(d.Node), Set: []string{model.RscFlagTieBreaker}}}, clear...)
 		}
-		return []state.Command{update(), &state.SetFlags{Target: rsc(d.Node), Set: []string{model.RscFlagDelete}}}
-	case CancelTimer, Progress, Skip, Done:
+		return append([]state.Command{update(), &state.SetFlags{Target: rsc(d.Node), Set: []string{model.RscFlagDelete}}}, clear...)
+	case CancelTimer, Done:
+		return append([]state.Command{update()}, clear...)
+	case Progress, Skip:
 		return []state.Command{update()}
 	}
 	return nil

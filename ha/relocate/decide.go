@@ -65,8 +65,8 @@ func Decide(st *state.State, obs Observed, vms VMLocations, now time.Time, polic
 		}
 		running.add(v.rel.TargetNode, v.rel.SourceNode)
 		reserved[PK(v.rel.TargetNode, pool)] += v.sizeKiB()
-		out = append(out, Decision{Kind: MakeDiskful, Resource: v.rd.Name, Node: v.rel.TargetNode, Pool: pool,
-			State: model.RelocAdding, Reason: fmt.Sprintf("timer due: adding a disk in pool %s on %s, where the VM runs", pool, v.rel.TargetNode)})
+		out = append(out, v.capped(Decision{Kind: MakeDiskful, Resource: v.rd.Name, Node: v.rel.TargetNode, Pool: pool,
+			State: model.RelocAdding, Reason: fmt.Sprintf("timer due: adding a disk in pool %s on %s, where the VM runs", pool, v.rel.TargetNode)}))
 	}
 	return out
 }
@@ -430,6 +430,35 @@ func (v *view) poolCandidates(node string) []string {
 // its end. Each branch looks at the resources, not at the recorded state
 // alone, so that nothing already applied is issued again.
 func (v *view) inProgress(rel model.Relocation) *Decision {
+	d := v.inProgressStep(rel)
+	if d != nil && (d.Kind == Done || d.Kind == RemoveSurplus || d.Kind == CancelTimer) {
+		d.Target, d.ClearRate = rel.TargetNode, v.rateSet(rel.TargetNode)
+	}
+	return d
+}
+
+// capped gives a MakeDiskful decision the rate cap, unless there is none
+// or the operator set c-max-rate on the target resource.
+func (v *view) capped(d Decision) Decision {
+	d.Target = d.Node
+	if v.lim.MaxRate == "" {
+		return d
+	}
+	if r, ok := v.resource(d.Node); ok && r.Props[KeyCMaxRate] != "" && r.Props[KeyRelocationRate] == "" {
+		return d
+	}
+	d.Rate = v.lim.MaxRate
+	d.Reason += fmt.Sprintf("; its resync capped at %s/s", v.lim.MaxRate)
+	return d
+}
+
+// rateSet reports whether a relocation's cap is on node's resource.
+func (v *view) rateSet(node string) bool {
+	r, ok := v.resource(node)
+	return ok && r.Props[KeyRelocationRate] != ""
+}
+
+func (v *view) inProgressStep(rel model.Relocation) *Decision {
 	cancel := func(why string) *Decision {
 		return &Decision{Kind: CancelTimer, Resource: v.rd.Name, Node: rel.TargetNode, State: model.RelocCancelled, Reason: why}
 	}
@@ -448,8 +477,9 @@ func (v *view) inProgress(rel model.Relocation) *Decision {
 		if why != "" {
 			return v.skip(rel, why)
 		}
-		return &Decision{Kind: MakeDiskful, Resource: v.rd.Name, Node: rel.TargetNode, Pool: pool, State: model.RelocAdding,
-			Reason: fmt.Sprintf("adding a disk in pool %s on %s (resumed)", pool, rel.TargetNode)}
+		d := v.capped(Decision{Kind: MakeDiskful, Resource: v.rd.Name, Node: rel.TargetNode, Pool: pool, State: model.RelocAdding,
+			Reason: fmt.Sprintf("adding a disk in pool %s on %s (resumed)", pool, rel.TargetNode)})
+		return &d
 	}
 	if !v.upToDate(t.Node) {
 		why := fmt.Sprintf("waiting for %s to become UpToDate (now %s)", t.Node, v.diskState(t.Node))

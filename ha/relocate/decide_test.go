@@ -350,3 +350,42 @@ func TestOddCountDeletes(t *testing.T) {
 		t.Fatalf("diskful on %v, want 3", got)
 	}
 }
+
+// TestResyncRateCap: with Limits.MaxRate the new disk's resource carries
+// DRBD's c-max-rate (and pvehci's marker) from before the disk is added
+// until it is UpToDate and the surplus goes; a c-max-rate the operator set
+// on the target is left alone, before and after.
+func TestResyncRateCap(t *testing.T) {
+	for _, own := range []string{"", "500M"} {
+		s := newSim(t, 3, 2)
+		s.lim = Limits{PerCluster: 5, PerNode: 5, MaxRate: "100M"}
+		s.addVM("vm-100-disk-1", "100", "n1", "n2")
+		s.migrate("vm-100-disk-1", "100", "n3")
+		if own != "" {
+			s.apply(&state.SetProps{Target: state.Target{Kind: model.ObjResource, ResourceDefinition: "vm-100-disk-1", Node: "n3"},
+				Change: model.PropsChange{Set: model.Props{KeyCMaxRate: own}}})
+		}
+		want(t, s.step(), StartTimer)
+		s.now = s.now.Add(DefaultDelay)
+		ds := s.step()
+		want(t, ds, MakeDiskful)
+		props := func() model.Props { r, _ := s.st.Resource("vm-100-disk-1", "n3"); return r.Props }
+		wantRate, wantMark := "100M", "100M"
+		if own != "" {
+			wantRate, wantMark = own, ""
+		}
+		if p := props(); p[KeyCMaxRate] != wantRate || p[KeyRelocationRate] != wantMark {
+			t.Fatalf("own %q: n3's props while syncing %v", own, p)
+		}
+		if own == "" && !strings.Contains(ds[0].Reason, "capped at 100M/s") {
+			t.Errorf("reason %q does not say the cap", ds[0].Reason)
+		}
+		want(t, s.step(), Progress)
+		s.setDisk("vm-100-disk-1", "n3", DiskUpToDate)
+		want(t, s.step(), RemoveSurplus)
+		want(t, s.step(), Done)
+		if p := props(); p[KeyCMaxRate] != own || p[KeyRelocationRate] != "" {
+			t.Fatalf("own %q: n3's props after the relocation %v", own, p)
+		}
+	}
+}

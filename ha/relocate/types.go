@@ -101,7 +101,21 @@ type Limits struct {
 	// DefaultDelay applies when no level sets DrbdOptions/auto-diskful;
 	// zero means DefaultDelay, negative means off (LINSTOR's behaviour).
 	DefaultDelay time.Duration
+	// MaxRate caps the new disk's resync, as DRBD's c-max-rate (for
+	// example "100M", in bytes per second with DRBD's suffixes): set on
+	// the target resource while it syncs, removed once it is UpToDate or
+	// the relocation ends. Empty: no cap. A c-max-rate the operator set on
+	// that resource is left as it is.
+	MaxRate string
 }
+
+// KeyCMaxRate is the property DRBD's resync controller reads on the
+// target resource.
+const KeyCMaxRate = "DrbdOptions/PeerDevice/c-max-rate"
+
+// KeyRelocationRate marks a c-max-rate that a relocation set (with the
+// same value), so that only that one is removed again.
+const KeyRelocationRate = model.NamespaceAux + "/pvehci/relocation-max-rate"
 
 func (l Limits) withDefaults() Limits {
 	if l.PerNode <= 0 {
@@ -157,4 +171,11 @@ type Decision struct {
 	DueAt time.Time // StartTimer: when the disk is to be added
 	// Reason explains the decision, for events and `resource show`.
 	Reason string
+	// Target is the relocation's target node, for the rate cap (Node is
+	// another node for RemoveSurplus).
+	Target string
+	// Rate (MakeDiskful) caps the target's resync (Limits.MaxRate);
+	// ClearRate removes the cap a relocation set on the target.
+	Rate      string
+	ClearRate bool
 }

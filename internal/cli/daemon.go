@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,7 @@ func daemonCommand(e env) *ucli.Command {
 			&ucli.StringFlag{Name: "root", Usage: "file system root the satellite writes under (the lab gives each node its own)", Value: "/", Hidden: true},
 			&ucli.StringFlag{Name: "kernel-socket", Usage: "run storage commands through the lab's simulated kernel at this socket", Hidden: true},
 			&ucli.DurationFlag{Name: "relocate-delay", Usage: "how long a VM runs on a diskless client before its replica follows it, when DrbdOptions/auto-diskful is unset; negative: only where auto-diskful is set", Value: relocate.DefaultDelay},
+			&ucli.StringFlag{Name: "relocate-max-rate", Usage: "cap on a relocation's resync, DRBD's c-max-rate (e.g. 100M = 100 MiB/s) on the new disk while it syncs; empty: no cap"},
 			&ucli.IntFlag{Name: "relocate-per-node", Usage: "relocations a node may be the target or source of at once (each is a full sync)", Value: relocate.DefaultPerNode},
 			&ucli.IntFlag{Name: "relocate-per-cluster", Usage: "relocations in the whole cluster at once", Value: relocate.DefaultPerCluster},
 			&ucli.StringFlag{Name: "pve-api", Usage: "the Proxmox API (https://NODE:8006) relocation reads VM places and migrations from; empty: DRBD roles only"},
@@ -91,6 +93,9 @@ func daemonCommand(e env) *ucli.Command {
 			case "off":
 				apiListen = ""
 			}
+			if r := c.String("relocate-max-rate"); r != "" && !validRate(r) {
+				return usageError{fmt.Errorf("--relocate-max-rate %q: give a rate as DRBD's c-max-rate takes it, KiB/s or with a K, M or G suffix, e.g. 100M", r)}
+			}
 			for _, f := range []string{"relocate-per-node", "relocate-per-cluster"} {
 				if c.Int(f) < 1 {
 					return usageError{fmt.Errorf("--%s %d: give 1 or more (to turn relocation off, use a negative --relocate-delay)", f, c.Int(f))}
@@ -109,7 +114,7 @@ func daemonCommand(e env) *ucli.Command {
 			return daemon.Run(ctx, daemon.Config{
 				PVE:       pveClient,
 				Satellite: sat,
-				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay"),
+				Relocation: relocate.Limits{DefaultDelay: c.Duration("relocate-delay"), MaxRate: c.String("relocate-max-rate"),
 					PerNode: int(c.Int("relocate-per-node")), PerCluster: int(c.Int("relocate-per-cluster"))},
 				NodeName:   node,
 				DataDir:    c.String("data-dir"),
@@ -185,4 +190,17 @@ func pveConfig(url, tokenFile, caFile string) (*pveapi.Client, error) {
 		return nil, fmt.Errorf("--pve-ca %s: %w (on a PVE node it is /etc/pve/pve-root-ca.pem)", caFile, err)
 	}
 	return pveapi.New(url, strings.TrimSpace(string(tok)), caFile)
+}
+
+// validRate accepts what DRBD's c-max-rate takes: a positive whole number
+// of KiB/s, or one with a K, M or G suffix.
+func validRate(s string) bool {
+	if s == "" {
+		return false
+	}
+	if c := s[len(s)-1]; strings.ContainsRune("kKmMgG", rune(c)) {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return err == nil && n > 0
 }

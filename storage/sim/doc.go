@@ -73,7 +73,11 @@
 //
 // A [Network] connects hosts ([Network.Attach]); tests cut and heal links
 // ([Network.Cut], [Network.Heal], [Network.Isolate]) and drive resyncs
-// ([Network.Resync] block by block, [Network.Settle] to the end). A host
+// ([Network.Resync] block by block, [Network.Settle] to the end). One
+// Resync call stands for [Network.SetResyncTick] of time (100 ms), and a
+// SyncTarget whose configuration has c-max-rate takes no more than that
+// rate over one tick (guide 5.11.3, variable sync rate); Settle ignores
+// the cap. A host
 // that is not attached has no DRBD module: drbdadm and drbdsetup fail with
 // exit code 20 as on this machine (testbed-local.md §2). On an attached
 // host the Runner answers:

@@ -7,8 +7,10 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pvehci/pvehci/storage/drbd"
 )
@@ -28,6 +30,47 @@ type Network struct {
 	hosts map[string]*Host
 	cut   map[[2]string]bool
 	seq   uint64 // source of generation UUIDs, deterministic for tests
+	// tick is the wall time one Resync call stands for; it turns a
+	// SyncTarget's c-max-rate into blocks per call (SetResyncTick).
+	tick time.Duration
+}
+
+// SetResyncTick says how much time one Resync call stands for (default
+// 100 ms), so that a SyncTarget's c-max-rate limits its resync per call.
+func (n *Network) SetResyncTick(d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tick = d
+}
+
+// rateBlocks is how many 4 KiB blocks a SyncTarget with configuration cfg
+// takes per Resync call: c-max-rate (guide 5.11.3 "Variable sync rate
+// configuration": the upper limit of the dynamic resync controller, in
+// KiB/s unless suffixed K, M or G) over one tick, at least one block; -1
+// without a cap.
+func (n *Network) rateBlocks(cfg *resConfig) int {
+	v := cfg.options["c-max-rate"]
+	if v == "" {
+		return -1
+	}
+	mult := int64(1) // KiB
+	switch v[len(v)-1] {
+	case 'k', 'K':
+		v = v[:len(v)-1]
+	case 'm', 'M':
+		mult, v = 1024, v[:len(v)-1]
+	case 'g', 'G':
+		mult, v = 1024*1024, v[:len(v)-1]
+	}
+	kib, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || kib <= 0 {
+		return -1
+	}
+	tick := n.tick
+	if tick <= 0 {
+		tick = 100 * time.Millisecond
+	}
+	return max(1, int(float64(kib*mult)*tick.Seconds()/(bmBlock/1024)))
 }
 
 // NewNetwork returns a network without hosts.
@@ -89,7 +132,7 @@ func (n *Network) Heal(a, b string) {
 func (n *Network) Resync(blocks int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.resync(blocks)
+	n.resync(blocks, true)
 	n.update()
 }
 
@@ -97,7 +140,8 @@ func (n *Network) Resync(blocks int) {
 func (n *Network) Settle() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.resync(-1)
+	// However long it takes: c-max-rate does not apply.
+	n.resync(-1, false)
 	n.update()
 }
 
@@ -466,7 +510,7 @@ func (n *Network) finishSync(name string, nr int, src, dst *drbdVol, srcID, dstI
 }
 
 // resync copies out-of-sync blocks from each SyncSource to its target.
-func (n *Network) resync(limit int) {
+func (n *Network) resync(limit int, capped bool) {
 	for _, h := range n.hosts {
 		for _, r := range h.drbd.res {
 			for _, c := range r.conns {
@@ -494,8 +538,12 @@ func (n *Network) resync(limit int) {
 						}
 					})
 					buf := make([]byte, bmBlock)
+					lim := limit
+					if c := n.rateBlocks(p.cfg); capped && c >= 0 && (lim < 0 || c < lim) {
+						lim = c
+					}
 					for i, b := range blocks {
-						if limit >= 0 && i >= limit {
+						if lim >= 0 && i >= lim {
 							break
 						}
 						off := int64(b * bmBlock)

@@ -655,3 +655,36 @@ func TestPartitionHealsOneLinkAtATime(t *testing.T) {
 		t.Fatalf("pve2 after the heal: %+v", r2.Devices[0])
 	}
 }
+
+// TestResyncHonoursCMaxRate: a SyncTarget with c-max-rate 4M takes 4 MiB
+// per simulated second: 102 blocks of 4 KiB per 100 ms Resync call, where
+// the call allows 8192; Settle ignores the cap.
+func TestResyncHonoursCMaxRate(t *testing.T) {
+	t.Parallel()
+	cfg := drbd.ResourceConfig{Quorum: "off", Disk: []drbd.Option{{Name: "c-max-rate", Value: "4M"}},
+		Nodes: []drbd.Node{diskfulNode("pve1", 0), diskfulNode("pve2", 1)}}
+	cl := newCluster(t, cfg)
+	cl.upAndSkipSync("pve1", "pve2")
+	dev, err := cl.hosts["pve1"].OpenDRBD("/dev/drbd1000", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	cl.net.Cut("pve1", "pve2")
+	if _, err := dev.WriteAt(bytes.Repeat([]byte{0xab}, 512*bmBlock), 0); err != nil {
+		t.Fatal(err)
+	}
+	cl.net.Heal("pve1", "pve2")
+	oos := func() uint64 { return peer(cl.observe("pve1"), 1).PeerDevices[0].OutOfSyncKiB }
+	if got := oos(); got != 512*4 {
+		t.Fatalf("out of sync after the heal: %d KiB", got)
+	}
+	cl.net.Resync(8192)
+	if got := oos(); got != (512-102)*4 {
+		t.Fatalf("out of sync after one capped call: %d KiB, want %d", got, (512-102)*4)
+	}
+	cl.net.Settle()
+	if got := oos(); got != 0 {
+		t.Fatalf("out of sync after Settle: %d KiB", got)
+	}
+}
