@@ -24,7 +24,8 @@ import (
 //     reason recorded as an event, then completes after the heal;
 //   - a paused schedule: JOB_PAUSED, gone after resume;
 //   - a thin pool filled past 90 % by a VM: POOL_DATA_FULL, critical, gone
-//     once the VM is deleted;
+//     once the VM is deleted; meanwhile a relocation to that node waits,
+//     with the reason as an event, and completes once there is room;
 //   - a VM kept on a diskless replica (relocation off for it): DISKLESS_PRIMARY,
 //     gone once it runs on a node with a disk again;
 //   - a split brain (quorum off, both sides written while cut apart):
@@ -190,10 +191,26 @@ func TestLabFaultsAreReported(t *testing.T) {
 	waitFor("POOL_DATA_FULL, critical", 30*time.Second, func() bool {
 		return slices.ContainsFunc(findings(health.PoolDataFull), func(it health.Item) bool { return it.Severity == health.Critical })
 	})
+	// VM 100 moves to n1, where it has only a tie-breaker and the pool is
+	// full now: its relocation waits and says why, until there is room.
+	if _, err := l.MigrateVM(ctx, vm.ID, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the relocation to n1 waits for room in its pool", 60*time.Second, func() bool {
+		return slices.ContainsFunc(events(), func(e model.Event) bool {
+			return e.Node == "n1" && strings.Contains(e.Message, "pool thinpool on n1 has") && strings.Contains(e.Message, "KiB free, needs")
+		})
+	})
+	if got, _ := l.diskfulReplicas(ctx, t, rd); slices.Contains(got, "n1") {
+		t.Fatalf("a disk was added on n1 with its pool full: %v", got)
+	}
 	if err := l.DeleteVM(ctx, big.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("POOL_DATA_FULL gone after the VM's deletion", 30*time.Second, func() bool { return len(findings(health.PoolDataFull)) == 0 })
+	waitFor("the relocation to n1 completes once there is room", 60*time.Second, func() bool {
+		return slices.ContainsFunc(events(), func(e model.Event) bool { return e.Node == "n1" && e.State == string(model.RelocDone) })
+	})
 
 	// A VM kept on a diskless replica: relocation is off for its disk.
 	vm2, err := l.CreateVM(ctx, 102, "n1", 64<<10)

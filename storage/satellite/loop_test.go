@@ -155,19 +155,7 @@ func TestLoopBootDiffers(t *testing.T) {
 	c := newSimCluster(t, s, "pve1")
 	boots := map[string]bool{}
 	for range 2 {
-		env := &loopEnv{changed: make(chan struct{}), sent: make(chan NodeReport, 100)}
-		l := &Loop{Reconciler: c.reconciler("pve1"), State: func() *state.State { return s },
-			Changed: env.Changed, Leader: env.Leader, Send: env.Send, IdleInterval: time.Hour, BusyInterval: time.Hour}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- l.Run(ctx) }()
-		rep := env.next(t, "at start")
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(loopWait):
-			t.Fatal("Run did not end with its context")
-		}
+		rep := firstReport(t, &Loop{Reconciler: c.reconciler("pve1"), State: func() *state.State { return s }})
 		if rep.Seq != 1 || rep.Boot == "" {
 			t.Fatalf("first report: boot %q Seq %d", rep.Boot, rep.Seq)
 		}
@@ -195,17 +183,28 @@ func TestLoopReportsNetwork(t *testing.T) {
 		net     NetworkReader
 		wantErr string
 	}{{fakeNet{}, ""}, {fakeNet{err: errors.New("no /sys/class/infiniband")}, "rdma: no /sys/class/infiniband"}} {
-		env := &loopEnv{changed: make(chan struct{}), sent: make(chan NodeReport, 100)}
-		l := &Loop{Reconciler: c.reconciler("pve1"), State: func() *state.State { return s }, Network: tc.net,
-			Changed: env.Changed, Leader: env.Leader, Send: env.Send, IdleInterval: time.Hour, BusyInterval: time.Hour}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- l.Run(ctx) }()
-		rep := env.next(t, "at start")
-		cancel()
-		<-done
+		rep := firstReport(t, &Loop{Reconciler: c.reconciler("pve1"), State: func() *state.State { return s }, Network: tc.net})
 		if rep.Network == nil || len(rep.Network.Links) != 1 || rep.Network.Links[0].Name != "bond0" || rep.Network.Error != tc.wantErr {
 			t.Errorf("network in the report: %+v, want error %q", rep.Network, tc.wantErr)
 		}
 	}
+}
+
+// firstReport runs l (its Changed, Leader and Send from a loopEnv, passes
+// an hour apart) until its first report, stops it and returns the report.
+func firstReport(t *testing.T, l *Loop) NodeReport {
+	t.Helper()
+	env := &loopEnv{changed: make(chan struct{}), sent: make(chan NodeReport, 100)}
+	l.Changed, l.Leader, l.Send, l.IdleInterval, l.BusyInterval = env.Changed, env.Leader, env.Send, time.Hour, time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	rep := env.next(t, "at start")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(loopWait):
+		t.Fatal("Run did not end with its context")
+	}
+	return rep
 }
