@@ -94,6 +94,9 @@ type Refresher interface {
 // is refused because its resource is in use.
 const refreshTimeout = 3 * time.Second
 
+// refreshRounds is how many fresh reports an in-use check waits for.
+const refreshRounds = 3
+
 // NodeObserver is implemented by a Backend that knows whether each node's
 // satellite is connected. Without it every node counts as online.
 type NodeObserver interface {

@@ -30,13 +30,20 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...func(*api.Options)) *env {
 	t.Helper()
+	return newEnvWith(t, func(b *apitest.Backend) api.Backend { return b }, opts...)
+}
+
+// newEnvWith is newEnv with the handler's backend made from the test
+// backend by wrap (to add optional interfaces such as api.Refresher).
+func newEnvWith(t *testing.T, wrap func(*apitest.Backend) api.Backend, opts ...func(*api.Options)) *env {
+	t.Helper()
 	b := apitest.New()
 	clk := clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	o := api.Options{Clock: clk, Rand: rand.NewChaCha8([32]byte{1, 2, 3}), CompletionTimeout: 2 * time.Second, DeviceWaitTimeout: 2 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}
-	h := api.New(b, o)
+	h := api.New(wrap(b), o)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, b: b, h: h, srv: srv, clk: clk}

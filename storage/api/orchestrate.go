@@ -420,15 +420,22 @@ func (h *Handler) awaitResourceGone(ctx context.Context, c *call, rd, node strin
 
 // checkNotInUse refuses to touch a resource a VM has open. A report that
 // says "in use" may predate the VM's stop (Proxmox deactivates volumes
-// right after QEMU exits), so a Refresher backend first gets a fresh one.
+// right after QEMU exits), so a Refresher backend first waits for fresher
+// ones: up to refreshRounds reports within refreshTimeout, because the
+// first report to arrive may come from a pass that looked just before the
+// device was closed.
 func (h *Handler) checkNotInUse(ctx context.Context, rd, node, verb string) *apiError {
 	obs, ok := h.b.Observed(rd, node)
 	if ok && obs.InUse {
 		if r, can := h.b.(Refresher); can {
 			rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-			r.Refresh(rctx, node)
+			for range refreshRounds {
+				r.Refresh(rctx, node)
+				if obs, ok = h.b.Observed(rd, node); !ok || !obs.InUse || rctx.Err() != nil {
+					break
+				}
+			}
 			cancel()
-			obs, ok = h.b.Observed(rd, node)
 		}
 	}
 	if ok && obs.InUse {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/pvehci/pvehci/ha/state"
 	"github.com/pvehci/pvehci/storage/api"
+	"github.com/pvehci/pvehci/storage/api/apitest"
 	"github.com/pvehci/pvehci/storage/model"
 )
 
@@ -70,5 +72,48 @@ func TestResizeRefusedWhileDiskfulReplicaAway(t *testing.T) {
 	rd, _ := e.b.State.ResourceDefinition(name)
 	if vd, _ := rd.VolumeDefinition(0); vd.SizeKiB != 2<<20 {
 		t.Fatalf("grow not recorded: %d KiB", vd.SizeKiB)
+	}
+}
+
+// staleReports is a backend whose in-use report for one replica stays
+// stale for the first refreshes: the satellite's report that arrives first
+// after the VM's stop may come from a pass that looked just before it.
+type staleReports struct {
+	*apitest.Backend
+	rd, node string
+	stale    int // refreshes still answered with the old report
+	calls    int
+}
+
+func (s *staleReports) Refresh(_ context.Context, node string) {
+	s.calls++
+	if s.stale--; s.stale < 0 {
+		s.ClearObserved(s.rd, s.node)
+	}
+}
+
+// TestInUseCheckWaitsForAFreshReport: deactivating a diskless replica right
+// after its VM stopped succeeds when the second fresh report shows it
+// unused, and is refused when three reports in a row still show it in use.
+func TestInUseCheckWaitsForAFreshReport(t *testing.T) {
+	for _, tc := range []struct {
+		stale int
+		code  int
+	}{{1, 200}, {2, 200}, {3, 409}} {
+		var sr *staleReports
+		e := newEnvWith(t, func(b *apitest.Backend) api.Backend {
+			sr = &staleReports{Backend: b, rd: "vm-100-disk-0", node: "pve3", stale: tc.stale}
+			return sr
+		})
+		e.cluster("pve1", "pve2", "pve3")
+		e.must(201, "POST", "/v1/resource-groups/drbdgrp/spawn", `{"resource_definition_name":"vm-100-disk-0","volume_sizes":[1048576]}`)
+		e.must(200, "POST", "/v1/resource-definitions/vm-100-disk-0/resources/pve3/make-available", `{"diskful":false}`)
+		e.b.SetObserved("vm-100-disk-0", "pve3", api.ObservedResource{InUse: true, Volumes: []api.ObservedVolume{{DiskState: "Diskless"}}})
+		if code, body := e.do("DELETE", "/v1/resource-definitions/vm-100-disk-0/resources/pve3?keep_tiebreaker=True", ""); code != tc.code {
+			t.Errorf("%d stale reports: DELETE answered %d, want %d: %s", tc.stale, code, tc.code, body)
+		}
+		if want := min(tc.stale+1, 3); sr.calls != want {
+			t.Errorf("%d stale reports: %d refreshes, want %d", tc.stale, sr.calls, want)
+		}
 	}
 }
