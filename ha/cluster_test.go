@@ -182,13 +182,31 @@ func TestClusterInitJoinForwardBackupRestore(t *testing.T) {
 		t.Errorf("restore of a foreign backup = %v, want refusal", err)
 	}
 
-	// The leader goes away: the others elect a new one and go on.
+	// The leader goes away: the others elect a new one and go on. The
+	// restore above can cost an election (raft's restore holds the leader
+	// up past the heartbeat timeout), so first wait until every node
+	// agrees on one leader.
 	var leader *Cluster
-	for _, n := range nodes {
-		if n.Member().IsLeader() {
-			leader = n
+	waitFor(t, "one leader that every node knows", func() bool {
+		leader = nil
+		for _, n := range nodes {
+			if n.Member().IsLeader() {
+				if leader != nil {
+					return false
+				}
+				leader = n
+			}
 		}
-	}
+		if leader == nil {
+			return false
+		}
+		for _, n := range nodes {
+			if id, _ := n.Member().Leader(); id != leader.cfg.NodeName {
+				return false
+			}
+		}
+		return true
+	})
 	leader.Close(ctx)
 	var rest []*Cluster
 	for _, n := range nodes {
