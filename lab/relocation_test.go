@@ -472,8 +472,8 @@ func TestRelocationLeaderFailover(t *testing.T) {
 }
 
 // TestRelocationNodeLimit: relocations that share a node run one after the
-// other (relocate.DefaultPerNode is 1; the daemon has no flag to change
-// it). Two VMs leave n1 at once for diskless nodes: both relocations are
+// other (relocate.DefaultPerNode is 1, the lab daemons' default for
+// --relocate-per-node). Two VMs leave n1 at once for diskless nodes: both relocations are
 // due together, but only one copies at a time, and both end done.
 func TestRelocationNodeLimit(t *testing.T) {
 	skipUnderRace(t)

@@ -214,6 +214,16 @@ func (s *State) JobRuns(schedule string) []model.JobRun {
 	return out
 }
 
+// AllJobRuns returns every run: each schedule's (schedules by name, runs
+// oldest first), then the manual runs.
+func (s *State) AllJobRuns() []model.JobRun {
+	var out []model.JobRun
+	for _, js := range s.JobSchedules() {
+		out = append(out, s.JobRuns(js.Name)...)
+	}
+	return append(out, s.JobRuns("")...)
+}
+
 func sortRuns(runs []model.JobRun) {
 	slices.SortStableFunc(runs, func(a, b model.JobRun) int { return cmp.Compare(a.StartedAt, b.StartedAt) })
 }

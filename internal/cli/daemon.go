@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/pvehci/pvehci/internal/localapi"
 	"github.com/pvehci/pvehci/internal/run"
 	"github.com/pvehci/pvehci/pve/pveapi"
+	"github.com/pvehci/pvehci/storage/drbd"
 	"github.com/pvehci/pvehci/storage/satellite"
 )
 
@@ -93,8 +93,10 @@ func daemonCommand(e env) *ucli.Command {
 			case "off":
 				apiListen = ""
 			}
-			if r := c.String("relocate-max-rate"); r != "" && !validRate(r) {
-				return usageError{fmt.Errorf("--relocate-max-rate %q: give a rate as DRBD's c-max-rate takes it, KiB/s or with a K, M or G suffix, e.g. 100M", r)}
+			if r := c.String("relocate-max-rate"); r != "" {
+				if _, ok := drbd.ParseRate(r); !ok {
+					return usageError{fmt.Errorf("--relocate-max-rate %q: give a rate as DRBD's c-max-rate takes it, KiB/s or with a K, M or G suffix, e.g. 100M", r)}
+				}
 			}
 			for _, f := range []string{"relocate-per-node", "relocate-per-cluster"} {
 				if c.Int(f) < 1 {
@@ -190,17 +192,4 @@ func pveConfig(url, tokenFile, caFile string) (*pveapi.Client, error) {
 		return nil, fmt.Errorf("--pve-ca %s: %w (on a PVE node it is /etc/pve/pve-root-ca.pem)", caFile, err)
 	}
 	return pveapi.New(url, strings.TrimSpace(string(tok)), caFile)
-}
-
-// validRate accepts what DRBD's c-max-rate takes: a positive whole number
-// of KiB/s, or one with a K, M or G suffix.
-func validRate(s string) bool {
-	if s == "" {
-		return false
-	}
-	if c := s[len(s)-1]; strings.ContainsRune("kKmMgG", rune(c)) {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return err == nil && n > 0
 }

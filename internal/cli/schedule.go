@@ -287,12 +287,7 @@ func scheduleAckCommand(e env) *ucli.Command {
 			if !ok {
 				return usageError{fmt.Errorf("resource definition %s does not exist; pvehci health names the ones with findings", rd)}
 			}
-			var runs []model.JobRun
-			for _, s := range st.JobSchedules() {
-				runs = append(runs, st.JobRuns(s.Name)...)
-			}
-			runs = append(runs, st.JobRuns("")...)
-			r, ok := model.LatestVerifies(runs)[model.Key(d.Name)]
+			r, ok := model.LatestVerifies(st.AllJobRuns())[model.Key(d.Name)]
 			switch {
 			case !ok:
 				return fmt.Errorf("no finished verify of %s is recorded; nothing to acknowledge", d.Name)
@@ -493,10 +488,7 @@ func printHistory(w io.Writer, format string, st *state.State, name string) erro
 		}
 		runs = st.JobRuns(name)
 	} else {
-		for _, js := range st.JobSchedules() {
-			runs = append(runs, st.JobRuns(js.Name)...)
-		}
-		runs = append(runs, st.JobRuns("")...)
+		runs = st.AllJobRuns()
 	}
 	if format == "json" {
 		return writeJSON(w, runs)

@@ -78,12 +78,7 @@ func buildClusterView(c *ha.Cluster, st *state.State, store *controller.Store, n
 		v.Schedules = append(v.Schedules, sv)
 	}
 	v.Relocations = st.Relocations()
-	var runs []model.JobRun
-	for _, s := range st.JobSchedules() {
-		runs = append(runs, st.JobRuns(s.Name)...)
-	}
-	runs = append(runs, st.JobRuns("")...) // run-now without a schedule
-	latest := model.LatestVerifies(runs)
+	latest := model.LatestVerifies(st.AllJobRuns())
 	for _, key := range slices.Sorted(maps.Keys(latest)) {
 		d, ok := st.ResourceDefinition(key)
 		if !ok {

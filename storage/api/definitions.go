@@ -351,10 +351,7 @@ func (h *Handler) replicasConnected(st *state.State, rd string, vnr int) (*apiEr
 			"cannot grow volume %d of %s: node %s's replica %s; bring it back or remove it before growing the volume", vnr, rd, node, what)
 	}
 	for _, r := range rscs {
-		if !diskful[model.Key(r.Node)] || h.node == nil {
-			continue
-		}
-		if o, ok := h.node.ObservedNode(r.Node); ok && !o.Online {
+		if diskful[model.Key(r.Node)] && h.offline(r.Node) {
 			return refuse(r.Node, "is offline (its satellite does not report)"), []string{r.Node}
 		}
 	}

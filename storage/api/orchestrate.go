@@ -418,6 +418,16 @@ func (h *Handler) awaitResourceGone(ctx context.Context, c *call, rd, node strin
 	})
 }
 
+// offline reports whether node's satellite is known to have stopped
+// reporting (a backend without node observations knows of none).
+func (h *Handler) offline(node string) bool {
+	if h.node == nil {
+		return false
+	}
+	o, ok := h.node.ObservedNode(node)
+	return ok && !o.Online
+}
+
 // checkNotInUse refuses to touch a resource a VM has open. A report that
 // says "in use" may predate the VM's stop (Proxmox deactivates volumes
 // right after QEMU exits), so a Refresher backend first waits for fresher

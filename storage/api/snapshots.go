@@ -190,12 +190,10 @@ func (h *Handler) rollbackSnapshot(w http.ResponseWriter, r *http.Request) {
 				if res.Flags.Has(model.RscFlagDelete) {
 					continue
 				}
-				if h.node != nil {
-					if o, ok := h.node.ObservedNode(res.Node); ok && !o.Online {
-						return nil, errorf(http.StatusConflict, linstor.FailNotConnected,
-							"bring node "+res.Node+" back, or delete its replica of "+rdName+", then roll back",
-							"cannot roll back %s: node %s is offline, and every node of the resource takes part in a rollback", rdName, res.Node)
-					}
+				if h.offline(res.Node) {
+					return nil, errorf(http.StatusConflict, linstor.FailNotConnected,
+						"bring node "+res.Node+" back, or delete its replica of "+rdName+", then roll back",
+						"cannot roll back %s: node %s is offline, and every node of the resource takes part in a rollback", rdName, res.Node)
 				}
 				if aerr := h.checkNotInUse(ctx, rdName, res.Node, "roll back"); aerr != nil {
 					return nil, aerr

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -49,28 +48,15 @@ func (n *Network) SetResyncTick(d time.Duration) {
 // KiB/s unless suffixed K, M or G) over one tick, at least one block; -1
 // without a cap.
 func (n *Network) rateBlocks(cfg *resConfig) int {
-	v := cfg.options["c-max-rate"]
-	if v == "" {
-		return -1
-	}
-	mult := int64(1) // KiB
-	switch v[len(v)-1] {
-	case 'k', 'K':
-		v = v[:len(v)-1]
-	case 'm', 'M':
-		mult, v = 1024, v[:len(v)-1]
-	case 'g', 'G':
-		mult, v = 1024*1024, v[:len(v)-1]
-	}
-	kib, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || kib <= 0 {
+	kib, ok := drbd.ParseRate(cfg.options["c-max-rate"])
+	if !ok {
 		return -1
 	}
 	tick := n.tick
 	if tick <= 0 {
 		tick = 100 * time.Millisecond
 	}
-	return max(1, int(float64(kib*mult)*tick.Seconds()/(bmBlock/1024)))
+	return max(1, int(float64(kib)*tick.Seconds()/(bmBlock/1024)))
 }
 
 // NewNetwork returns a network without hosts.
