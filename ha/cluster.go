@@ -280,6 +280,17 @@ func (c *Cluster) applyEncoded(ctx context.Context, entry []byte, forwarded bool
 		if errors.Is(err, errForwardNotLeader) && time.Now().Before(deadline) {
 			continue // it stepped down before appending; nothing was applied
 		}
+		if notSent(err) && time.Now().Before(deadline) {
+			// This node still names a leader that has gone away (it has not
+			// heard from the new one yet). Nothing reached it, so sending the
+			// change again once the new leader is known cannot apply it twice.
+			select {
+			case <-ctx.Done():
+				return state.Result{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
 		ferr := fmt.Errorf("forwarding to leader %s: %w", leaderID, err)
 		// A leader that went away mid-request is, as often as not, the
 		// quorum going: say so, as for an unknown outcome above.
@@ -289,6 +300,13 @@ func (c *Cluster) applyEncoded(ctx context.Context, entry []byte, forwarded bool
 		}
 		return state.Result{}, ferr
 	}
+}
+
+// notSent reports whether a forwarded request failed before any byte of it
+// could reach the leader: the connection was never made.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // errForwardNotLeader tells a forwarding node that the change was not
