@@ -3,6 +3,8 @@ package health
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -266,9 +268,13 @@ func clusterChecks() []Check {
 			DependsOn: dep,
 			Run: clusterCheck(func(v ClusterView, _ time.Time) []Finding {
 				var out []Finding
-				acked := 0
+				acked, repaired := 0, 0
 				for _, r := range v.Verifies {
 					if r.OutOfSyncKiB == 0 {
+						continue
+					}
+					if r.Repaired() {
+						repaired++
 						continue
 					}
 					if r.Acknowledged {
@@ -276,8 +282,15 @@ func clusterChecks() []Check {
 						continue
 					}
 					at := time.UnixMilli(r.FinishedAt).UTC().Format(time.RFC3339)
+					msg := fmt.Sprintf("the last verify of %s (run %s, %s) found %d KiB that differ between its replicas", r.Resource, r.RunID, at, r.OutOfSyncKiB)
+					if diff := differingPeers(r.Peers); r.VerifiedFrom != "" && diff != "" {
+						msg += fmt.Sprintf(" (against %s's replica: %s)", r.VerifiedFrom, diff)
+					}
+					if r.Resync != "" {
+						msg += "; " + r.Resync
+					}
 					out = append(out, Finding{Severity: Warning, Objects: []Object{resObj(r.Resource)},
-						Message: fmt.Sprintf("the last verify of %s (run %s, %s) found %d KiB that differ between its replicas", r.Resource, r.RunID, at, r.OutOfSyncKiB),
+						Message: msg,
 						Hint: fmt.Sprintf("find the replica with the bad copy (I/O errors in its kernel log, a failing disk) and run `drbdadm invalidate %s` on its node, which resyncs it from its peers; "+
 							"then verify again (pvehci schedule run-now %s); or, once dealt with: pvehci schedule ack %s", r.Resource, orDash(r.Schedule), r.Resource)})
 				}
@@ -285,6 +298,9 @@ func clusterChecks() []Check {
 					msg := fmt.Sprintf("no out-of-sync data in the last verify of %d resource definition(s)", len(v.Verifies))
 					if acked > 0 {
 						msg += fmt.Sprintf(" (%d acknowledged)", acked)
+					}
+					if repaired > 0 {
+						msg += fmt.Sprintf(" (%d repaired from the Primary after the verify)", repaired)
 					}
 					return []Finding{{Severity: OK, Message: msg}}
 				}
@@ -429,4 +445,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// differingPeers lists the peers a verify found different, with their KiB,
+// in name order.
+func differingPeers(peers map[string]uint64) string {
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(peers)) {
+		if peers[n] > 0 {
+			out = append(out, fmt.Sprintf("%s %d KiB", n, peers[n]))
+		}
+	}
+	return strings.Join(out, ", ")
 }

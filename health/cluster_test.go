@@ -152,3 +152,30 @@ func TestForNode(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFindingNamesPeersAndRepair: the warning names the replicas
+// that differ and from whose replica; a finding the run repaired raises
+// nothing; one it could not repair says why.
+func TestVerifyFindingNamesPeersAndRepair(t *testing.T) {
+	run := func(v ClusterView) Report {
+		rep, err := Default().Run(context.Background(), Sources{Cluster: viewSource{v: v}, Now: func() time.Time { return clusterNow }}, VerifyOutOfSync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	v := healthyClusterView()
+	v.Verifies[0].OutOfSyncKiB = 8
+	v.Verifies[0].VerifiedFrom = "n1"
+	v.Verifies[0].Peers = map[string]uint64{"n3": 8, "n2": 0}
+	v.Verifies[0].Resync = "not repaired: no diskful Primary verified it"
+	rep := run(v)
+	if rep.Severity != Warning || !strings.Contains(rep.Items[0].Message, "(against n1's replica: n3 8 KiB); not repaired: no diskful Primary") {
+		t.Errorf("unrepaired finding: %+v", rep.Items)
+	}
+	v.Verifies[0].Resync = model.ResyncDone
+	rep = run(v)
+	if rep.Severity != OK || !strings.Contains(rep.Items[0].Message, "1 repaired from the Primary") {
+		t.Errorf("repaired finding: %+v", rep.Items)
+	}
+}

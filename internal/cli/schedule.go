@@ -28,8 +28,11 @@ func scheduleCommand(e env) *ucli.Command {
 		Description: "Schedules live in the replicated state; the leader runs them (snapshot jobs with\n" +
 			"retention, DRBD online verify) and records every run. Cron specs are in UTC unless\n" +
 			"they start with CRON_TZ=<zone>. Snapshot options: keep-last, keep-hourly, keep-daily,\n" +
-			"keep-weekly, keep-monthly, max-age (e.g. 30d). Verify option: per-node (verifies reading\n" +
-			"one node's disks at once, default 1, 0 for no limit). All jobs: timeout, max-failures\n" +
+			"keep-weekly, keep-monthly, max-age (e.g. 30d). Verify options: per-node (verifies reading\n" +
+			"one node's disks at once, default 1, 0 for no limit), max-rate (DRBD c-max-rate while a\n" +
+			"definition is verified, e.g. 50M), window (spread the starts over e.g. 4h), resync (off, or\n" +
+			"from-primary: resync what a verify found from the replica of a diskful Primary).\n" +
+			"All jobs: timeout, max-failures\n" +
 			"(consecutive failed runs before the schedule pauses itself, default 4), catch-up\n" +
 			"(run-once or skip).",
 		Commands: []*ucli.Command{
@@ -67,6 +70,11 @@ func scheduleCommand(e env) *ucli.Command {
 							return usageError{err}
 						}
 						if _, err := jobs.Policy(opts); err != nil {
+							return usageError{fmt.Errorf("--option: %w", err)}
+						}
+					}
+					if model.JobKind(c.String("kind")) == model.JobVerify {
+						if _, err := jobs.ParseVerifyOptions(opts); err != nil {
 							return usageError{fmt.Errorf("--option: %w", err)}
 						}
 					}
@@ -186,6 +194,12 @@ func scheduleCommand(e env) *ucli.Command {
 						return usageError{fmt.Errorf("%s changes nothing; give --cron, --target, --option or --delete-option", c.FullName())}
 					}
 					if _, err := jobs.Policy(cmd.SetOptions); cmd.SetOptions != nil && err != nil {
+						return usageError{fmt.Errorf("--option: %w", err)}
+					}
+					// The kind is not known here; the verify options have
+					// names of their own, so checking them does no harm to a
+					// snapshot schedule's.
+					if _, err := jobs.ParseVerifyOptions(cmd.SetOptions); cmd.SetOptions != nil && err != nil {
 						return usageError{fmt.Errorf("--option: %w", err)}
 					}
 					if err := applyCmd(ctx, c, cmd); err != nil {

@@ -188,6 +188,9 @@ func TestScheduleAddRefusesBadInput(t *testing.T) {
 		{[]string{"--cron", "@daily", "--kind", "backup"}, ExitError, "backup"},
 		{[]string{"--cron", "@daily", "--kind", "snapshot", "--option", "keep-last=-1"}, ExitUsage, "keep-last"},
 		{[]string{"--cron", "@daily", "--kind", "snapshot", "--target", "resource-group:missing"}, ExitError, "missing"},
+		{[]string{"--cron", "@daily", "--kind", "verify", "--option", "resync=always"}, ExitUsage, "give off or from-primary"},
+		{[]string{"--cron", "@daily", "--kind", "verify", "--option", "max-rate=fast"}, ExitUsage, "max-rate"},
+		{[]string{"--cron", "@daily", "--kind", "verify", "--option", "window=13h"}, ExitUsage, "not shorter than the run's timeout"},
 	} {
 		args := append([]string{"schedule", "add", "bad", "--socket", sock}, tc.args...)
 		code, _, errOut := runCLI(t, args...)

@@ -3,7 +3,7 @@ package model
 import (
 	"encoding/json"
 	"errors"
-	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -408,7 +408,8 @@ func TestCloneIsDeep(t *testing.T) {
 func TestLatestVerifies(t *testing.T) {
 	runs := []JobRun{
 		{ID: "a", Kind: JobVerify, State: RunSucceeded, FinishedAt: 100, Details: map[string]string{"oos-kib.pm-1": "4", "oos-kib.pm-2": "0"}},
-		{ID: "b", Schedule: "weekly", Kind: JobVerify, State: RunFailed, FinishedAt: 200, Details: map[string]string{"oos-kib.pm-1": "unknown", "oos-kib.pm-2": "8"}},
+		{ID: "b", Schedule: "weekly", Kind: JobVerify, State: RunFailed, FinishedAt: 200, Details: map[string]string{"oos-kib.pm-1": "unknown", "oos-kib.pm-2": "8",
+			"verified-from.pm-2": "pve1", "oos-peer.pm-2.pve2": "0", "oos-peer.pm-2.pve3": "8", "oos-peer.pm-22.pve9": "4", "resync.pm-2": "done"}},
 		{ID: "c", Kind: JobVerify, State: RunRunning, Details: map[string]string{"oos-kib.pm-1": "0"}},
 		{ID: "d", Kind: JobSnapshot, State: RunSucceeded, FinishedAt: 300, Details: map[string]string{"oos-kib.pm-1": "0"}},
 		{ID: "e", Kind: JobVerify, State: RunSucceeded, FinishedAt: 50, Details: map[string]string{"oos-kib.pm-2": "0"}},
@@ -416,9 +417,10 @@ func TestLatestVerifies(t *testing.T) {
 	got := LatestVerifies(runs)
 	want := map[string]VerifyResult{
 		Key("pm-1"): {Resource: "pm-1", RunID: "a", FinishedAt: 100, OutOfSyncKiB: 4},
-		Key("pm-2"): {Resource: "pm-2", RunID: "b", Schedule: "weekly", FinishedAt: 200, OutOfSyncKiB: 8},
+		Key("pm-2"): {Resource: "pm-2", RunID: "b", Schedule: "weekly", FinishedAt: 200, OutOfSyncKiB: 8,
+			VerifiedFrom: "pve1", Peers: map[string]uint64{"pve2": 0, "pve3": 8}, Resync: ResyncDone},
 	}
-	if !maps.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LatestVerifies = %+v, want %+v", got, want)
 	}
 }

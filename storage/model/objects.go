@@ -534,6 +534,27 @@ type JobRun struct {
 // writes them and the metrics read them, so the key is shared here.
 const JobDetailOutOfSyncKiB = "oos-kib"
 
+// More details of a verify run, per resource definition (lower case, as
+// JobDetailOutOfSyncKiB):
+//
+//	verified-from.<definition>      the node that ran the verify (its
+//	                                replica is the one the others were
+//	                                compared with; the Primary when the
+//	                                VM ran on a diskful node)
+//	oos-peer.<definition>.<node>    the KiB in which that node's replica
+//	                                differs from verified-from's
+//	resync.<definition>             "done" when the differing blocks were
+//	                                resynchronized from verified-from's
+//	                                replica (schedule option resync), else
+//	                                why not
+const (
+	JobDetailVerifiedFrom  = "verified-from"
+	JobDetailOutOfSyncPeer = "oos-peer"
+	JobDetailResync        = "resync"
+	// ResyncDone is the JobDetailResync value of a completed repair.
+	ResyncDone = "done"
+)
+
 // Relocation is an automatic diskful relocation of a resource definition to
 // the node its VM now runs on, with the timer that delays it. There is at
 // most one per resource definition.
@@ -582,7 +603,18 @@ type VerifyResult struct {
 	Schedule     string `json:"schedule,omitempty"`
 	FinishedAt   int64  `json:"finished_at"` // ms since the epoch
 	OutOfSyncKiB uint64 `json:"out_of_sync_kib"`
+	// VerifiedFrom is the node whose replica the others were compared
+	// with, and Peers the KiB each other node's replica differs from it
+	// (runs recorded before the split have neither).
+	VerifiedFrom string            `json:"verified_from,omitempty"`
+	Peers        map[string]uint64 `json:"peers,omitempty"`
+	// Resync is ResyncDone when the run repaired what it found, else why
+	// it did not; empty when no repair was asked for.
+	Resync string `json:"resync,omitempty"`
 }
+
+// Repaired reports whether the verify's findings were resynchronized.
+func (v VerifyResult) Repaired() bool { return v.Resync == ResyncDone }
 
 // LatestVerifies returns, per resource definition (by Key), the newest
 // finished run among runs whose details give a number for it: a verify
@@ -605,7 +637,21 @@ func LatestVerifies(runs []JobRun) map[string]VerifyResult {
 			if prev, seen := out[Key(rd)]; seen && prev.FinishedAt > r.FinishedAt {
 				continue
 			}
-			out[Key(rd)] = VerifyResult{Resource: rd, RunID: r.ID, Schedule: r.Schedule, FinishedAt: r.FinishedAt, OutOfSyncKiB: kib}
+			res := VerifyResult{Resource: rd, RunID: r.ID, Schedule: r.Schedule, FinishedAt: r.FinishedAt, OutOfSyncKiB: kib,
+				VerifiedFrom: r.Details[JobDetailVerifiedFrom+"."+rd], Resync: r.Details[JobDetailResync+"."+rd]}
+			for pk, pv := range r.Details {
+				rest, ok := strings.CutPrefix(pk, JobDetailOutOfSyncPeer+"."+rd+".")
+				if !ok {
+					continue
+				}
+				if n, err := strconv.ParseUint(pv, 10, 64); err == nil {
+					if res.Peers == nil {
+						res.Peers = map[string]uint64{}
+					}
+					res.Peers[rest] = n
+				}
+			}
+			out[Key(rd)] = res
 		}
 	}
 	return out

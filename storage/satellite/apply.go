@@ -185,6 +185,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		return false, r.doRestore(ctx, a)
 	case RunVerify:
 		return r.runVerify(ctx, a)
+	case ResyncVerified:
+		return false, r.resyncVerified(ctx, a)
 	case GrowLV:
 		return false, r.growLV(ctx, a)
 	case ResizeDRBD:

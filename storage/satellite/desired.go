@@ -88,6 +88,10 @@ type DesiredResource struct {
 	// VerifyRequest is the definition's PropVerifyRequest: the job run
 	// that asks for an online verify, empty for none.
 	VerifyRequest string
+	// VerifyResync is the definition's PropVerifyResync: the job run
+	// whose verify findings this node resyncs from its own data if it
+	// coordinated that verify and is Primary.
+	VerifyResync string
 	// Restore is set for a diskful resource flagged
 	// RESTORE_FROM_SNAPSHOT: missing volumes are cloned from the
 	// snapshot (restore.go).
@@ -199,6 +203,7 @@ func desiredResource(st *state.State, node string, r model.Resource) DesiredReso
 	}
 	dr.DefinitionDeleted = def.Flags.Has(model.RdFlagDelete)
 	dr.VerifyRequest = def.Props[PropVerifyRequest]
+	dr.VerifyResync = def.Props[PropVerifyResync]
 	for _, vd := range def.VolumeDefinitions {
 		v := DesiredVolume{Number: vd.VolumeNumber, Minor: vd.Minor, Diskless: dr.Diskless, SizeKiB: vd.SizeKiB,
 			Initialized: vd.Flags.Has(model.VdFlagDrbdInitialized), Resize: vd.Flags.Has(model.VdFlagResize)}

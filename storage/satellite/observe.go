@@ -47,6 +47,9 @@ type Reconciler struct {
 	// verified is the verify request this satellite started per
 	// resource (see verify.go); one pass at a time uses it.
 	verified map[string]string
+	// resynced is the verify-resync request this satellite carried out
+	// per resource (see verify.go).
+	resynced map[string]string
 	// resized is the resize request this satellite ran per
 	// "resource/volume" (see resize.go).
 	resized map[string]ResizeRun
@@ -76,6 +79,9 @@ type Observed struct {
 	// Verified is the online-verify request this satellite started per
 	// resource (RunVerify), from its memory.
 	Verified map[string]string
+	// Resynced is the verify-resync request this satellite carried out
+	// per resource (ResyncVerified), from its memory.
+	Resynced map[string]string
 	// Resized is the `drbdadm resize` this satellite ran per
 	// "resource/volume" (ResizeDRBD), from its memory.
 	Resized map[string]ResizeRun
@@ -137,6 +143,7 @@ func (r *Reconciler) Observe(ctx context.Context, want DesiredState) (Observed, 
 		o.DRBD[k.Name] = k
 	}
 	o.Verified = maps.Clone(r.verified)
+	o.Resynced = maps.Clone(r.resynced)
 	o.Resized = cloneResized(r.resized)
 	for _, d := range want.Resources {
 		data, err := r.FS.ReadFile(ResPath(d.Name))

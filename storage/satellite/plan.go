@@ -56,6 +56,10 @@ const (
 	RemoveSnapshot Kind = "RemoveSnapshot"
 	// RunVerify starts DRBD online verify (verify.go).
 	RunVerify Kind = "RunVerify"
+	// ResyncVerified is `drbdsetup invalidate-remote RES PEER VNR
+	// --reset-bitmap=no`: the blocks a verify found out of sync toward
+	// one peer are resynchronized from this node (verify.go).
+	ResyncVerified Kind = "ResyncVerified"
 	// GrowLV is `lvextend --size <N>k VG/LV`: the backing LV of a volume
 	// whose definition grew (resize.go).
 	GrowLV Kind = "GrowLV"
@@ -80,7 +84,10 @@ type Action struct {
 	From     string // CloneLV: the LV cloned; RenameLV: the old name
 	Tags     []string
 	NodeIDs  []int  // ForgetPeers
-	RunID    string // RunVerify, ResizeDRBD: the request it answers
+	RunID    string // RunVerify, ResyncVerified, ResizeDRBD: the request it answers
+	// PeerNodeID is the DRBD node id of the peer a ResyncVerified
+	// overwrites.
+	PeerNodeID int
 	// AssumeClean is set on a ResizeDRBD of a thin volume: the grown
 	// area reads as zeros on every replica and is not resynchronized.
 	AssumeClean bool
@@ -101,6 +108,8 @@ func (a Action) String() string {
 		return a.snapshotString()
 	case CloneLV, RenameLV, ForgetPeers:
 		return a.restoreString()
+	case ResyncVerified:
+		return fmt.Sprintf("%s %s/%d toward node id %d", a.Kind, a.Resource, a.Volume, a.PeerNodeID)
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Resource)
 }
@@ -186,6 +195,7 @@ func Plan(want DesiredState, got Observed) PlanResult {
 			p.Actions = append(p.Actions, snaps...)
 			if err == nil && len(acts) == 0 && len(snaps) == 0 {
 				p.Actions = append(p.Actions, planVerify(d, got)...)
+				p.Actions = append(p.Actions, planVerifyResync(d, got)...)
 				p.Actions = append(p.Actions, planResize(d, got, want.Now)...)
 			}
 		}

@@ -91,6 +91,7 @@
 //	drbdsetup events2 --now [--statistics] [RES|all]
 //	drbdsetup status --json [RES]
 //	drbdsetup down RES
+//	drbdsetup invalidate-remote RES PEER_ID VOL [--reset-bitmap=no]
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
 //	drbdmeta [--force] MINOR v09 DEVICE internal forget-peer --node-id N
@@ -156,6 +157,9 @@
 //     without UpToDate data;
 //   - online verify (2.9, 11.9) compares peers' blocks and marks the
 //     differing ones, resynchronized at the next connect;
+//   - `drbdsetup invalidate-remote --reset-bitmap=no` (drbdsetup(8)) makes
+//     the peer the SyncTarget of the blocks already marked (verify's
+//     findings), from this node; without the option every block;
 //   - online grow (`drbdadm resize`, drbdadm(8)): the device grows on
 //     every connected node to the smallest backing size of the connected
 //     diskful replicas less their metadata; a diskful peer that is not

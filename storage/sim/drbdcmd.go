@@ -639,6 +639,11 @@ func (h *Host) drbdsetup(o *output, c run.Cmd) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if c.Args[0] == "invalidate-remote" {
+		defer n.update()
+		n.invalidateRemote(o, h, sel, flags)
+		return
+	}
 	if c.Args[0] == "down" {
 		if len(c.Args) != 2 || strings.HasPrefix(c.Args[1], "-") {
 			o.notModelled("drbdsetup", "down without exactly one resource name")
