@@ -304,7 +304,13 @@ func TestRelocationLeaderFailover(t *testing.T) {
 	// In CI this scenario found a simulated-kernel bug: a new disk took a
 	// resync from a peer that was itself still Inconsistent (a SyncTarget
 	// of the first node) and ended UpToDate without the data. Only
-	// UpToDate data is a sync source now.
+	// UpToDate data is a sync source now. It found a second one: the VM's
+	// write right after the kill reached a peer that already counted the
+	// new disk as diskful but before it was attached; the few blocks
+	// marked for it were taken for the rest of an interrupted full sync,
+	// and the new disk ended UpToDate with only those. A full sync now
+	// resumes only a full sync that was started
+	// (sim TestDRBDNewDiskSyncsInFullAfterWritesMarkedForIt).
 	const delay = 5 * time.Second
 	start := time.Now()
 	l := startRelocLab(t, delay)

@@ -41,9 +41,10 @@
 //     and never while it is Primary or open.
 //   - Metadata is created only on a volume shown to have none: an LV made in
 //     the same pass, or one whose `drbdmeta get-gi` says there is no valid
-//     metadata (exit code 1 or 255, as LINSTOR's DrbdLayer reads it).
-//     create-md on live metadata would throw away the generation
-//     identifiers.
+//     metadata (exit code 1 or 255, as LINSTOR's DrbdLayer reads it) and
+//     whose last-known size names no smaller size, where the metadata of
+//     a grown LV would be (see Online grow). create-md on live metadata
+//     would throw away the generation identifiers.
 //   - Initial sync only at birth, and only by one node: a volume whose
 //     volume definition lacks DRBD_INITIALIZED is new. Its winner is the
 //     diskful resource with the lowest DRBD node id among the
@@ -132,6 +133,21 @@
 // UpToDate, its LV grown, its device still smaller and every diskful peer
 // connected with no resync; again after ResizeRetryInterval if the device
 // has not grown (resize.go).
+//
+// A node that goes down between its lvextend and the resize, or an LV
+// extended while its resource is down, keeps the metadata at the end of
+// the LV's old size, where `drbdmeta get-gi` and the attach do not look:
+// the probe answers "no metadata" as for a new LV, and the create-md it
+// would call for throws the generation identifiers away. So a probed LV
+// without metadata at its end whose minor's last-known size
+// ([LastKnownPath], written by drbd-utils at create-md, every attach and
+// resize) is smaller than the LV gets [CheckResize] (`drbdadm -vvv
+// check-resize RES/VNR`, which moves the metadata to the new end) instead
+// of create-md, then Adjust attaches it and the grow completes with the
+// resize. It is planned only while DRBD does not hold the disk (on an
+// attached one drbdadm would run an online resize), and when the
+// metadata is not at that size either the action fails with what to do
+// rather than create metadata (checkresize.go).
 //
 // # Sizes
 //

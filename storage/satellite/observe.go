@@ -76,6 +76,11 @@ type Observed struct {
 	HasMD map[string]bool
 	// ProbeErr holds probes that could not tell.
 	ProbeErr map[string]error
+	// LastKnownSize holds, for each probed "VG/LV" without metadata at
+	// its end, the smaller size in bytes that DRBD last knew it at
+	// (LastKnownPath): its metadata may still be at the end of that size
+	// (checkresize.go).
+	LastKnownSize map[string]uint64
 	// Verified is the online-verify request this satellite started per
 	// resource (RunVerify), from its memory.
 	Verified map[string]string
@@ -181,6 +186,11 @@ func (r *Reconciler) Observe(ctx context.Context, want DesiredState) (Observed, 
 				continue
 			}
 			o.HasMD[v.Key()] = has
+			if !has {
+				if err := r.observeLastKnown(&o, v, lv); err != nil {
+					o.ProbeErr[v.Key()] = err
+				}
+			}
 		}
 	}
 	return o, nil

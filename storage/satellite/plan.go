@@ -66,6 +66,11 @@ const (
 	// ResizeDRBD is `drbdadm -vvv [-- --assume-clean] resize RES/VNR` on
 	// the node the controller named (resize.go).
 	ResizeDRBD Kind = "ResizeDRBD"
+	// CheckResize is `drbdadm -vvv check-resize RES/VNR`: it moves the
+	// internal metadata of an LV that grew while DRBD did not hold it
+	// from the end of its last-known size to its new end. It takes
+	// CreateMD's place, before Adjust (checkresize.go).
+	CheckResize Kind = "CheckResize"
 )
 
 // Action is one step of a plan. Which fields are set depends on Kind.
@@ -73,11 +78,11 @@ type Action struct {
 	Kind     Kind
 	Resource string
 	Volume   int    // volume actions
-	Minor    int    // CreateMD, WipeMD
+	Minor    int    // CreateMD, WipeMD, CheckResize
 	VG       string // LV actions
 	ThinPool string // CreateLV
 	LV       string
-	SizeKiB  int64  // CreateLV, GrowLV: the LV size (gross, extent-rounded)
+	SizeKiB  int64  // CreateLV, GrowLV: the LV size (gross, extent-rounded); CheckResize: the last-known size
 	Peers    int    // CreateMD: --max-peers
 	Res      []byte // WriteRes
 	Snapshot string // snapshot actions: the snapshot definition's name
@@ -102,6 +107,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s %s/%s", a.Kind, a.VG, a.LV)
 	case GrowLV:
 		return fmt.Sprintf("%s %s/%s to %dKiB", a.Kind, a.VG, a.LV, a.SizeKiB)
+	case CheckResize:
+		return fmt.Sprintf("%s %s/%d from %dKiB", a.Kind, a.Resource, a.Volume, a.SizeKiB)
 	case CreateMD, WipeMD, SkipInitialSync, ResizeDRBD:
 		return fmt.Sprintf("%s %s/%d", a.Kind, a.Resource, a.Volume)
 	case SuspendIO, TakeSnapshot, ResumeIO, RemoveSnapshot:
@@ -272,7 +279,10 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 		// metadata has none to move. An LV with metadata that DRBD does
 		// not hold is attached at its old size first and grown in a
 		// later pass, since growing it would leave the metadata short of
-		// the LV's end, where attach looks for it (drbdadm check-resize).
+		// the LV's end, where attach looks for it. One that grew anyway
+		// (a crash before the resize, an operator's lvextend) has its
+		// metadata moved to the new end first (CheckResize), never a
+		// create-md over it (checkresize.go).
 		grow := int64(lv.Size/1024) < v.GrossKiB
 		growLV := Action{Kind: GrowLV, Resource: d.Name, Volume: v.Number, VG: v.VG, LV: v.LV, SizeKiB: roundUp(v.GrossKiB, ext)}
 		if !lv.Attr.Active() {
@@ -292,7 +302,9 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 		if !probed {
 			return nil, fmt.Errorf("volume %d: %s was not probed for DRBD metadata; the next pass will", v.Number, v.Key())
 		}
-		if !has {
+		if cr, moved := planCheckResize(d, v, got); !has && moved {
+			mds = append(mds, cr)
+		} else if !has {
 			if grow {
 				grows = append(grows, growLV)
 			}

@@ -87,6 +87,7 @@
 //	drbdadm [-c FILE] new-current-uuid --clear-bitmap RES[/VOL]
 //	drbdadm [-c FILE] suspend-io|resume-io|disconnect|verify RES[/VOL]
 //	drbdadm [-c FILE] [-- --assume-clean|--assume-peer-has-space] resize RES[/VOL]
+//	drbdadm [-c FILE] [-v…] check-resize RES[/VOL]
 //	drbdadm [-c FILE] connect [--discard-my-data] RES
 //	drbdsetup events2 --now [--statistics] [RES|all]
 //	drbdsetup status --json [RES]
@@ -95,6 +96,7 @@
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
 //	drbdmeta [--force] MINOR v09 DEVICE internal forget-peer --node-id N
+//	drbdmeta [--force] MINOR v09 DEVICE internal check-resize
 //
 // FILE is read from the real file system. Without -c, drbdadm reads
 // /etc/drbd.conf under the directory given to [Host.SetConfigRoot] (the
@@ -125,9 +127,11 @@
 //   - connections: Connecting, Connected, StandAlone; per volume Off,
 //     Established, SyncSource/SyncTarget with done%; the handshake compares
 //     generation identifiers (23.2.3, 23.2.4): no resync, a bitmap-based
-//     resync either way, a full sync toward just-created metadata, or split
-//     brain (2.11) when both sides started a generation while apart; the
-//     sync target adopts the source's UUIDs (23.2.3);
+//     resync either way, a full sync toward just-created metadata (all
+//     bits set; an interrupted one resumes with the bits left, while bits
+//     set only by writes to a disk not yet attached do not shorten it), or
+//     split brain (2.11) when both sides started a generation while apart;
+//     the sync target adopts the source's UUIDs (23.2.3);
 //   - a Primary writes to its disk and, block for block, to every connected
 //     peer's disk; blocks for unreachable peers are marked out of sync, and
 //     a Primary that loses a peer starts a new data generation (23.2.1);
@@ -166,7 +170,16 @@
 //     connected keeps the last agreed size (unless
 //     --assume-peer-has-space); only the new area is synchronized, from
 //     the node that ran the command, or not at all with --assume-clean;
-//     refused during a resync and on a diskless node (resize.go).
+//     refused during a resync and on a diskless node (resize.go);
+//   - internal metadata sits at the end of the LV's size when it was
+//     written: an LV extended while DRBD was down, or held but not yet
+//     resized, keeps it at the old end, where get-gi and attach do not
+//     find it; /var/lib/drbd/drbd-minor-N.lkbd under the host's root
+//     records the last-known size, and `drbdadm check-resize` (drbdadm(8),
+//     drbdmeta(8) "check-resize"), or the apply-al that drbdadm runs before
+//     attach, moves the metadata from there to the new end; resize re-lays
+//     it out for the grown LV (checkresize.go, compared with real drbdmeta
+//     9.22 on a loop device).
 //
 // Exit codes and messages follow drbd-utils where known (10 kernel
 // failure, 11 state change failed, 17 failed promotion, 20 no module);
@@ -189,8 +202,11 @@
 // live events2 stream (only --now), drbdadm's fallback config files
 // (/etc/drbd-90.conf and the like), -c FILE resolved under the root, dry
 // runs, resize --size (shrinking) and resize's activity-log options,
-// check-resize (moving the internal metadata of a disk grown while DRBD
-// was down), the drbdadm attach and detach commands (adjust does
+// the device UUID of the last-known-size file, metadata re-layouts at
+// connect time and the last agreed size kept in the metadata (a disk
+// attached after an offline grow comes up at its LV's full size, and
+// diskful peers do not negotiate sizes at connect), the drbdadm attach
+// and detach commands (adjust does
 // both), forget-peer, del-peer, set-gi and the other
 // drbdmeta commands (create-md goes through drbdadm), the history UUIDs
 // and most flag columns of get-gi, fencing handlers and automatic

@@ -154,8 +154,18 @@ type drbdMeta struct {
 	current    uint64
 	bitmapUUID map[int]uint64
 	oos        map[int]map[uint64]bool
-	disk       drbd.DiskState // Inconsistent, Outdated or UpToDate
-	maxPeers   int
+	// fullSync holds the peers toward which this disk started a full
+	// sync that has not ended: all their bits were set then (guide 4.6,
+	// 13.1.3), so what is still marked is what is left to copy. Bits
+	// marked for a peer without it come from writes only (a peer
+	// configured with a disk it has not attached yet) and say nothing
+	// about the rest of a new disk.
+	fullSync map[int]bool
+	disk     drbd.DiskState // Inconsistent, Outdated or UpToDate
+	maxPeers int
+	// at is the backing size, in bytes, whose end holds the metadata:
+	// an LV grown since keeps it at the old end (checkresize.go).
+	at uint64
 }
 
 // usableSize is the size of a DRBD device on a backing device of size
@@ -179,6 +189,7 @@ func usableSize(size uint64, maxPeers int) uint64 {
 func (m *drbdMeta) clone() *drbdMeta {
 	c := *m
 	c.bitmapUUID = maps.Clone(m.bitmapUUID)
+	c.fullSync = maps.Clone(m.fullSync)
 	c.oos = make(map[int]map[uint64]bool, len(m.oos))
 	for id, blocks := range m.oos {
 		c.oos[id] = maps.Clone(blocks)
@@ -444,11 +455,17 @@ func (n *Network) handshake(r *drbdRes, c *drbdConn, p *drbdRes, pc *drbdConn) {
 		}
 		blocks := map[uint64]bool{}
 		// A full sync marks every block; an interrupted one resumes with
-		// the blocks its source still has marked.
-		if pl.full && len(pl.src.meta.oos[dstID]) == 0 {
+		// the blocks its source still has marked. Blocks marked by
+		// writes alone (a disk configured on the peer but not attached
+		// yet) are no resumed sync: a new disk needs all of them.
+		if pl.full && !pl.src.meta.fullSync[dstID] {
 			for b := range (pl.dst.size + bmBlock - 1) / bmBlock {
 				blocks[b] = true
 			}
+			if pl.src.meta.fullSync == nil {
+				pl.src.meta.fullSync = map[int]bool{}
+			}
+			pl.src.meta.fullSync[dstID] = true
 		}
 		for b := range pl.src.meta.oos[dstID] {
 			blocks[b] = true
@@ -484,6 +501,7 @@ func (n *Network) finishSync(name string, nr int, src, dst *drbdVol, srcID, dstI
 	}
 	delete(src.meta.bitmapUUID, dstID)
 	delete(src.meta.oos, dstID)
+	delete(src.meta.fullSync, dstID)
 	delete(dst.meta.oos, srcID)
 	dst.disk, dst.meta.disk = drbd.DiskUpToDate, drbd.DiskUpToDate
 	for _, h := range n.hosts {
@@ -491,6 +509,7 @@ func (n *Network) finishSync(name string, nr int, src, dst *drbdVol, srcID, dstI
 			x.vols[nr].meta.current == dst.meta.current {
 			delete(x.vols[nr].meta.oos, dstID)
 			delete(x.vols[nr].meta.bitmapUUID, dstID)
+			delete(x.vols[nr].meta.fullSync, dstID)
 		}
 	}
 }

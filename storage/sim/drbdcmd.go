@@ -243,6 +243,8 @@ func (h *Host) drbdadm(o *output, c run.Cmd) {
 		if needUp() {
 			n.resize(o, r, vol, flags["--assume-clean"], flags["--assume-peer-has-space"])
 		}
+	case "check-resize":
+		h.checkResize(o, n, d, r, cfg.node(self), vol)
 	default:
 		o.notModelled("drbdadm", "command "+command)
 		o.code = drbdUsage
@@ -392,6 +394,7 @@ func (h *Host) createMD(o *output, d *drbdHost, cfg *resConfig, self *resNode, v
 			return
 		}
 		d.meta[dev.lv] = &drbdMeta{bitmapUUID: map[int]uint64{}, oos: map[int]map[uint64]bool{}, disk: drbd.DiskInconsistent, maxPeers: maxPeers}
+		h.metaWritten(o, d.meta[dev.lv], dev, v.minor, v.disk)
 		o.stdout.WriteString("initializing activity log\ninitializing bitmap\nWriting meta data...\nNew drbd meta data block successfully created.\n")
 	}
 }
@@ -490,7 +493,7 @@ func (h *Host) attach(o *output, d *drbdHost, r *drbdRes, dv *drbdVol, v resVolu
 	if err != nil {
 		return failed("Failure: (104) Can not open backing device.")
 	}
-	meta := d.meta[dev.lv]
+	meta := h.applyAL(o, d, dev, v.minor, v.disk)
 	if meta == nil {
 		dev.Close()
 		return failed("No valid meta data found")
@@ -568,6 +571,7 @@ func (h *Host) newCurrentUUID(o *output, n *Network, r *drbdRes, vol int, clearB
 		v.meta.current, v.disk, v.meta.disk = u, drbd.DiskUpToDate, drbd.DiskUpToDate
 		clear(v.meta.bitmapUUID)
 		clear(v.meta.oos)
+		clear(v.meta.fullSync)
 		for _, c := range r.conns {
 			p := n.peerRes(r, c)
 			if !c.established || p == nil || p.vols[v.nr] == nil || p.vols[v.nr].meta == nil {
@@ -577,6 +581,7 @@ func (h *Host) newCurrentUUID(o *output, n *Network, r *drbdRes, vol int, clearB
 			pv.meta.current, pv.disk, pv.meta.disk = u, drbd.DiskUpToDate, drbd.DiskUpToDate
 			clear(pv.meta.bitmapUUID)
 			clear(pv.meta.oos)
+			clear(pv.meta.fullSync)
 		}
 	}
 }

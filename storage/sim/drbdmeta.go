@@ -19,6 +19,7 @@ const uuidJustCreated = 4
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
 //	drbdmeta [--force] MINOR v09 DEVICE internal forget-peer --node-id N
+//	drbdmeta [--force] MINOR v09 DEVICE internal check-resize   (checkresize.go)
 //
 // drbdmeta works without the DRBD module (testbed-local.md §2), so a host
 // that is not attached to a Network answers too; it has no metadata.
@@ -59,8 +60,9 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 			return
 		}
 	case command == "wipe-md" && len(rest) == 0 && force:
+	case command == "check-resize" && len(rest) == 0:
 	default:
-		o.notModelled("drbdmeta", fmt.Sprintf("%s %v (get-gi --node-id N, forget-peer --node-id N and --force wipe-md are modelled)", command, rest))
+		o.notModelled("drbdmeta", fmt.Sprintf("%s %v (get-gi --node-id N, forget-peer --node-id N, --force wipe-md and check-resize are modelled)", command, rest))
 		o.code = drbdUsage
 		return
 	}
@@ -81,7 +83,9 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 	defer dev.Close()
 	var meta *drbdMeta
 	if n != nil {
-		meta = h.drbd.meta[dev.lv]
+		// Metadata left at the end of a smaller size is not found
+		// (checkresize.go).
+		meta = metaAtEnd(h.drbd, dev)
 		for _, r := range h.drbd.res {
 			for _, v := range r.vols {
 				if v.minor == minor && v.backing != nil {
@@ -116,6 +120,8 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 		}
 		delete(meta.bitmapUUID, nodeID)
 		delete(meta.oos, nodeID)
+		delete(meta.fullSync, nodeID)
+		h.metaWritten(o, meta, dev, minor, device)
 	case "wipe-md":
 		if meta == nil {
 			// Real, a second wipe-md: rc 0.
@@ -123,8 +129,15 @@ func (h *Host) drbdmeta(o *output, c run.Cmd) {
 			return
 		}
 		delete(h.drbd.meta, dev.lv)
+		h.deleteLastKnown(o, minor)
 		o.stderr.WriteString("\nDo you really want to wipe out the DRBD meta data?\n*** confirmation forced via --force option ***\n")
 		o.stdout.WriteString("Wiping meta data...\nDRBD meta data block successfully wiped out.\n")
+	case "check-resize":
+		var d *drbdHost
+		if n != nil {
+			d = h.drbd
+		}
+		h.checkResizeMeta(o, d, dev, minor, device)
 	}
 }
 

@@ -69,6 +69,7 @@ func (n *Network) resize(o *output, r *drbdRes, vol int, assumeClean, assumePeer
 		vols = append(vols, v)
 	}
 	for _, v := range vols {
+		n.relayoutMeta(o, r, v) // the metadata moves to the end of each grown LV
 		size := usableSize(uint64(v.backing.Size()), v.meta.maxPeers)
 		var peers []*drbdRes // connected, with the volume
 		for _, c := range r.sortedConns() {

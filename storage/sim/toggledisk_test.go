@@ -208,3 +208,44 @@ func TestDRBDAdjustDetachesDisk(t *testing.T) {
 		t.Fatalf("LV after lvremove: %v", err)
 	}
 }
+
+// A write made while a peer is configured with a disk it has not attached
+// yet marks a few blocks for it; the new disk must still get all of them.
+// (The lab's relocation test found a new replica that took only the
+// blocks written during the toggle and ended UpToDate without the rest.)
+// An interrupted full sync, by contrast, resumes with what is left.
+func TestDRBDNewDiskSyncsInFullAfterWritesMarkedForIt(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, drbd.ResourceConfig{Nodes: []drbd.Node{diskfulNode("pve1", 0), disklessNode("pve2", 1)}})
+	cl.upAndSkipSync("pve1", "pve2")
+	cl.writeBlocks("pve1", 64, 1)
+
+	cl.rewrite(drbd.ResourceConfig{Nodes: []drbd.Node{diskfulNode("pve1", 0), diskfulNode("pve2", 1)}})
+	cl.mustAdm("pve1", "adjust") // pve1 now counts pve2 as diskful
+	cl.writeBlocks("pve1", 4, 100)
+	if got := len(cl.hosts["pve1"].drbd.res[resName].vols[0].meta.oos[1]); got != 2 {
+		t.Fatalf("pve1 marked %d blocks for the unattached disk of pve2, want 2", got)
+	}
+	mustSh(t, cl.hosts["pve2"].Runner(), "lvcreate -V 8M -T pve/data -n "+lvm.VolumeLVName(resName, 0)+" --addtag pvehci")
+	cl.mustAdm("pve2", "--max-peers", "7", "--", "--force", "create-md")
+	cl.mustAdm("pve2", "adjust")
+	pv := cl.hosts["pve2"].drbd.res[resName].conns[0].pv[0]
+	full := (cl.hosts["pve2"].drbd.res[resName].vols[0].size + bmBlock - 1) / bmBlock
+	if pv.repl != drbd.ReplSyncTarget || pv.total != full {
+		t.Fatalf("pve2 after attach: %s with %d blocks to sync, want SyncTarget with all %d", pv.repl, pv.total, full)
+	}
+
+	// Interrupted part way, the full sync resumes with the rest.
+	cl.net.Resync(8)
+	cl.net.Cut("pve1", "pve2")
+	cl.net.Heal("pve1", "pve2")
+	pv = cl.hosts["pve2"].drbd.res[resName].conns[0].pv[0]
+	if pv.repl != drbd.ReplSyncTarget || pv.total != full-8 {
+		t.Fatalf("pve2 after reconnecting: %s with %d blocks to sync, want SyncTarget with the %d left", pv.repl, pv.total, full-8)
+	}
+	cl.net.Settle()
+	if d := cl.observe("pve2").Devices[0]; d.Disk != drbd.DiskUpToDate {
+		t.Fatalf("pve2 after the sync: %+v", d)
+	}
+	cl.sameBlocks("pve1", "pve2")
+}
