@@ -62,7 +62,9 @@ type Expectation struct {
 	match func(Cmd) bool
 	resp  Response
 	do    func(context.Context, Cmd) (Result, error)
-	left  int // uses left; -1 means unlimited
+	// stream answers Stream (stream.go); Run ignores it.
+	stream func(ctx context.Context, line func([]byte)) error
+	left   int // uses left; -1 means unlimited
 }
 
 // On expects exactly the program and arguments argv.
@@ -135,26 +137,7 @@ func (f *Fake) Run(ctx context.Context, c Cmd) (Result, error) {
 		return Result{ExitCode: -1}, &Error{Argv: c.Argv(), ExitCode: -1, Err: err}
 	}
 	c = cloneCmd(c)
-	f.mu.Lock()
-	f.calls = append(f.calls, c)
-	var exp *Expectation
-	for _, e := range f.exps {
-		if e.left != 0 && e.match(c) {
-			exp = e
-			if e.left > 0 {
-				e.left--
-			}
-			break
-		}
-	}
-	var resp Response
-	var do func(context.Context, Cmd) (Result, error)
-	if exp != nil {
-		resp, do = exp.resp, exp.do
-	}
-	rep := f.rep
-	f.mu.Unlock()
-
+	exp, rep := f.take(c)
 	if exp == nil {
 		if rep != nil {
 			rep.Helper()
@@ -162,6 +145,14 @@ func (f *Fake) Run(ctx context.Context, c Cmd) (Result, error) {
 		}
 		return Result{ExitCode: -1}, &Error{Argv: c.Argv(), ExitCode: -1, Err: ErrUnexpected}
 	}
+	return f.answer(ctx, c, exp)
+}
+
+// answer gives exp's scripted outcome for c.
+func (f *Fake) answer(ctx context.Context, c Cmd, exp *Expectation) (Result, error) {
+	f.mu.Lock()
+	resp, do := exp.resp, exp.do
+	f.mu.Unlock()
 	var res Result
 	var err error
 	if do != nil {
@@ -180,6 +171,23 @@ func (f *Fake) Run(ctx context.Context, c Cmd) (Result, error) {
 		return res, &Error{Argv: c.Argv(), ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr}
 	}
 	return res, nil
+}
+
+// take records c and returns the first expectation with uses left that
+// matches it, using one up (nil when none matches).
+func (f *Fake) take(c Cmd) (*Expectation, Reporter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	for _, e := range f.exps {
+		if e.left != 0 && e.match(c) {
+			if e.left > 0 {
+				e.left--
+			}
+			return e, f.rep
+		}
+	}
+	return nil, f.rep
 }
 
 // Unmet returns the expectations limited with [Expectation.Times] that

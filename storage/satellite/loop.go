@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pvehci/pvehci/ha/state"
+	"github.com/pvehci/pvehci/internal/run"
 	"github.com/pvehci/pvehci/storage/drbd"
 	"github.com/pvehci/pvehci/storage/model"
 )
@@ -28,11 +29,10 @@ const (
 	// afterAction is the pause after a pass that ran actions.
 	afterAction = 100 * time.Millisecond
 	// DefaultWatchInterval is how often the loop reads `drbdsetup events2
-	// --now` between passes; a change of a role, disk or connection state
-	// starts a pass (and so a report) at once. The controller needs this
-	// to see a VM's stop before Proxmox deactivates its volume. (The live
-	// events2 stream would do the same with one process; the simulated
-	// kernel answers only --now.)
+	// --now` between passes while the live events2 stream does not run
+	// (events.go); a change of a role, disk or connection state starts a
+	// pass (and so a report) at once. The controller needs this to see a
+	// VM's stop before Proxmox deactivates its volume.
 	DefaultWatchInterval = 500 * time.Millisecond
 )
 
@@ -54,7 +54,10 @@ type Loop struct {
 	// IdleInterval, BusyInterval and WatchInterval override the defaults
 	// when set.
 	IdleInterval, BusyInterval, WatchInterval time.Duration
-	Log                                       *slog.Logger
+	// NoStream makes the loop poll `events2 --now` every WatchInterval
+	// even when its Runner can follow the live stream (events.go).
+	NoStream bool
+	Log      *slog.Logger
 }
 
 // Run reconciles until ctx ends.
@@ -95,6 +98,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	watch := time.NewTicker(watchEvery)
 	defer watch.Stop()
+	kw := newKernelWatch()
+	if s, ok := l.Reconciler.Runner.(run.Streamer); ok && !l.NoStream {
+		go l.follow(ctx, s, kw, log)
+	}
 	leader := l.Leader()
 	streak := 0 // busy passes in a row that ran no action
 	poll := time.NewTicker(leaderPoll)
@@ -134,8 +141,12 @@ func (l *Loop) Run(ctx context.Context) error {
 				break waiting
 			case <-timer.C:
 				break waiting
+			case <-kw.moved:
+				if d, ok := kw.current(); ok && d != kernelDigest(last.Resources) {
+					break waiting
+				}
 			case <-watch.C:
-				if l.kernelMoved(ctx, last) {
+				if !kw.running() && l.kernelMoved(ctx, last) {
 					break waiting
 				}
 			case <-poll.C:

@@ -90,6 +90,7 @@
 //	drbdadm [-c FILE] [-v…] check-resize RES[/VOL]
 //	drbdadm [-c FILE] connect [--discard-my-data] RES
 //	drbdsetup events2 --now [--statistics] [RES|all]
+//	drbdsetup events2 [--statistics] [all]   (the live stream, through run.Streamer; events2stream.go)
 //	drbdsetup status --json [RES]
 //	drbdsetup down RES
 //	drbdsetup invalidate-remote RES PEER_ID VOL [--reset-bitmap=no]
@@ -199,7 +200,8 @@
 // DRBD: protocols A and B (every write is synchronous), timing and
 // bandwidth (a resync moves when the test says so), blocked I/O (a write
 // that the kernel would block until resume-io returns EAGAIN instead), the
-// live events2 stream (only --now), drbdadm's fallback config files
+// live events2 stream's --timestamps and per-resource selection,
+// drbdadm's fallback config files
 // (/etc/drbd-90.conf and the like), -c FILE resolved under the root, dry
 // runs, resize --size (shrinking) and resize's activity-log options,
 // the device UUID of the last-known-size file, metadata re-layouts at

@@ -32,6 +32,9 @@ type Network struct {
 	// tick is the wall time one Resync call stands for; it turns a
 	// SyncTarget's c-max-rate into blocks per call (SetResyncTick).
 	tick time.Duration
+	// changed is closed (and replaced) at the end of every update, which
+	// wakes the live events2 streams (events2stream.go).
+	changed chan struct{}
 }
 
 // SetResyncTick says how much time one Resync call stands for (default
@@ -303,6 +306,19 @@ func (n *Network) update() {
 			}
 		}
 	}
+	if n.changed != nil {
+		close(n.changed)
+		n.changed = nil
+	}
+}
+
+// changedChan returns a channel closed at the end of the next update.
+// Called with n.mu held.
+func (n *Network) changedChan() <-chan struct{} {
+	if n.changed == nil {
+		n.changed = make(chan struct{})
+	}
+	return n.changed
 }
 
 // lostPeer handles a connection going down: a Primary starts a new data
