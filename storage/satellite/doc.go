@@ -10,7 +10,9 @@
 //     diskful volumes (volume group, thin pool, LV name, DRBD gross size).
 //   - [Reconciler.Observe] reads what the node holds: lvs and vgs reports,
 //     the .res files, and `drbdsetup events2 --now --statistics`. It runs
-//     only read commands.
+//     only read commands. Between passes the [Loop] follows the live
+//     `drbdsetup events2` stream and starts a pass when a role, disk or
+//     connection state changes (events.go).
 //   - [Plan] compares the two and lists the smallest set of typed actions
 //     ([Action]) in a safe order. A converged node gives an empty plan, so a
 //     pass over it runs no mutating command at all.
