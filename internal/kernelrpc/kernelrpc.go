@@ -79,6 +79,7 @@ type Server struct {
 func (s *Server) Serve(ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+Path, s)
+	mux.Handle("POST "+StreamPath, s)
 	return (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
 }
 
@@ -87,6 +88,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if r.URL.Path == StreamPath {
+		s.serveStream(w, r, log)
+		return
 	}
 	var req Request
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
