@@ -343,15 +343,6 @@ func maxFailures(opts map[string]string) int {
 	return DefaultMaxFailures
 }
 
-// intOption reads a non-negative whole-number option, def when unset or
-// not one.
-func intOption(opts map[string]string, key string, def int) int {
-	if n, err := strconv.Atoi(opts[key]); err == nil && n >= 0 {
-		return n
-	}
-	return def
-}
-
 func timeout(opts map[string]string, def time.Duration) time.Duration {
 	if d, err := parseDuration(opts["timeout"]); err == nil && d > 0 {
 		return d
