@@ -93,6 +93,8 @@
 //	drbdsetup events2 [--statistics] [all]   (the live stream, through run.Streamer; events2stream.go)
 //	drbdsetup status --json [RES]
 //	drbdsetup down RES
+//	drbdsetup del-peer RES PEER_ID
+//	drbdsetup forget-peer RES PEER_ID
 //	drbdsetup invalidate-remote RES PEER_ID VOL [--reset-bitmap=no]
 //	drbdmeta [--force] MINOR v09 DEVICE internal get-gi --node-id N
 //	drbdmeta --force MINOR v09 DEVICE internal wipe-md
@@ -209,7 +211,7 @@
 // attached after an offline grow comes up at its LV's full size, and
 // diskful peers do not negotiate sizes at connect), the drbdadm attach
 // and detach commands (adjust does
-// both), forget-peer, del-peer, set-gi and the other
+// both), drbdadm's forget-peer and del-peer, set-gi and the other
 // drbdmeta commands (create-md goes through drbdadm), the history UUIDs
 // and most flag columns of get-gi, fencing handlers and automatic
 // split-brain recovery policies, the temporary dual-primary mode

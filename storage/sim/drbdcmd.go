@@ -446,7 +446,7 @@ func (h *Host) adjust(o *output, n *Network, d *drbdHost, cfg *resConfig, self *
 	}
 	for id := range r.conns {
 		if cfg.nodeByID(id) == nil {
-			delete(r.conns, id) // the peer left the configuration
+			n.removeConn(r, id) // the peer left the configuration: adjust runs del-peer
 		}
 	}
 	d.res[cfg.name] = r
@@ -647,6 +647,15 @@ func (h *Host) drbdsetup(o *output, c run.Cmd) {
 	if c.Args[0] == "invalidate-remote" {
 		defer n.update()
 		n.invalidateRemote(o, h, sel, flags)
+		return
+	}
+	switch c.Args[0] {
+	case "del-peer":
+		defer n.update()
+		n.delPeer(o, h, c.Args[1:])
+		return
+	case "forget-peer":
+		n.forgetPeer(o, h, c.Args[1:])
 		return
 	}
 	if c.Args[0] == "down" {
