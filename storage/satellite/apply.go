@@ -193,6 +193,8 @@ func (r *Reconciler) do(ctx context.Context, a Action) (changed bool, err error)
 		return false, r.runResize(ctx, a)
 	case CheckResize:
 		return false, r.checkResize(ctx, a)
+	case DropPeer:
+		return false, r.dropPeer(ctx, a)
 	case RemoveRes:
 		for _, p := range []string{ResPath(a.Resource), ResPath(a.Resource) + ".bak"} {
 			if _, err := r.FS.Remove(p); err != nil {

@@ -40,7 +40,10 @@
 //     linstor-server.md §3 "Delete one replica"), and never for the last
 //     UpToDate copy: a resource that is up with good local data is only
 //     taken down while a connected peer has every volume UpToDate (§8 #3),
-//     and never while it is Primary or open.
+//     and never while it is Primary or open. The nodes that keep the
+//     resource drop the departed peer before they rewrite their .res:
+//     `drbdsetup del-peer`, then `forget-peer`, which frees its bitmap
+//     slot so that no stale bitmap outlives it ([DropPeer], droppeer.go).
 //   - Metadata is created only on a volume shown to have none: an LV made in
 //     the same pass, or one whose `drbdmeta get-gi` says there is no valid
 //     metadata (exit code 1 or 255, as LINSTOR's DrbdLayer reads it) and

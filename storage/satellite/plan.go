@@ -91,8 +91,10 @@ type Action struct {
 	NodeIDs  []int  // ForgetPeers
 	RunID    string // RunVerify, ResyncVerified, ResizeDRBD: the request it answers
 	// PeerNodeID is the DRBD node id of the peer a ResyncVerified
-	// overwrites.
+	// overwrites, or that a DropPeer drops.
 	PeerNodeID int
+	// DelPeer is set on a DropPeer while DRBD still has the connection.
+	DelPeer bool
 	// AssumeClean is set on a ResizeDRBD of a thin volume: the grown
 	// area reads as zeros on every replica and is not resynchronized.
 	AssumeClean bool
@@ -117,6 +119,8 @@ func (a Action) String() string {
 		return a.restoreString()
 	case ResyncVerified:
 		return fmt.Sprintf("%s %s/%d toward node id %d", a.Kind, a.Resource, a.Volume, a.PeerNodeID)
+	case DropPeer:
+		return fmt.Sprintf("%s %s node id %d", a.Kind, a.Resource, a.PeerNodeID)
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Resource)
 }
@@ -315,6 +319,9 @@ func planCreate(d DesiredResource, got Observed, p *PlanResult) ([]Action, error
 			// first attach.
 			mds = append(mds, forgetPeers(d, v))
 		}
+	}
+	if up {
+		acts = append(acts, planDropPeers(d, got.Res[d.Name], k)...)
 	}
 	if !bytesEqual(got.Res[d.Name], d.Res) {
 		acts = append(acts, Action{Kind: WriteRes, Resource: d.Name, Res: d.Res})
